@@ -1,0 +1,41 @@
+package v1alpha1
+
+// Condition types shared by every camfleet kind. Ready is the summary a user reads first;
+// Reconciling and Stalled are "abnormal-true" (kstatus): present and True only while the
+// controller is working or cannot make progress without a change from the user.
+const (
+	// ConditionReady is True when the object does what its spec asks.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the controller is moving the object toward its spec.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when progress needs a change from the user, such as a fixed spec.
+	ConditionStalled = "Stalled"
+	// ConditionKeysPublished is True on a TokenPolicy whose JWKS ConfigMap holds every key
+	// that must be published, active key included.
+	ConditionKeysPublished = "KeysPublished"
+)
+
+// Condition reasons. CamelCase, stable: alerts and scripts may match on them.
+const (
+	// ReasonSucceeded: the last reconcile reached the spec.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: the controller is part way through a change.
+	ReasonProgressing = "Progressing"
+	// ReasonInvalidSpec: the spec cannot be acted on; the message says which field and why.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonDependencyNotReady: a referenced object is missing or not ready yet.
+	ReasonDependencyNotReady = "DependencyNotReady"
+	// ReasonSuspended: spec.suspend is true, so the controller leaves the object alone.
+	ReasonSuspended = "Suspended"
+)
+
+// Annotations a user sets to ask a controller for something once.
+const (
+	// AnnotationRotate asks for an emergency key rotation of a TokenPolicy. Every new value
+	// rotates exactly once, so `kubectl annotate tokenpolicies --all -A camfleet.io/rotate=$(date +%s)`
+	// rotates a whole fleet.
+	AnnotationRotate = "camfleet.io/rotate"
+	// AnnotationRotateRevoke, set to "true" beside AnnotationRotate, removes the previous keys
+	// from the JWKS at once, so every token they signed stops working.
+	AnnotationRotateRevoke = "camfleet.io/rotate-revoke"
+)

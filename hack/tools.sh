@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds the pinned test and generation tools from the Go module proxy into a cache outside the
+# clone, keyed by version, and prints where they are. A second run finds them and returns at once.
+#
+#   hack/tools.sh [all|envtest|controller-gen|helm|kubectl]   (default: all)
+#   hack/tools.sh --print-assets                               envtest's KUBEBUILDER_ASSETS dir
+#
+# Everything builds from source because this machine reaches no download site other than the
+# Go module proxy (see ../shared/DESIGN.md, "Test infrastructure facts").
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-1.37.2}
+ETCD_VERSION=${ETCD_VERSION:-3.6.16}
+CONTROLLER_TOOLS_VERSION=${CONTROLLER_TOOLS_VERSION:-0.23.0}
+HELM_VERSION=${HELM_VERSION:-3.22.0}
+CACHE=${CAMFLEET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/camfleet}
+
+K8S_DIR=$CACHE/kubernetes-v$K8S_VERSION
+ETCD_DIR=$CACHE/etcd-v$ETCD_VERSION
+ASSETS=$CACHE/envtest-k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION
+CG_DIR=$CACHE/controller-gen-v$CONTROLLER_TOOLS_VERSION
+HELM_DIR=$CACHE/helm-v$HELM_VERSION
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'hack/tools.sh: %s\n' "$*" >&2; exit 1; }
+
+command -v go >/dev/null || die "go is not on PATH; install Go 1.26 first"
+
+# throwaway_module DIR: a scratch module outside the clone, so nothing here touches our go.mod.
+throwaway_module() {
+  rm -rf "$1" && mkdir -p "$1" && (cd "$1" && go mod init camfleet.invalid/tools >/dev/null 2>&1)
+}
+
+build_kubernetes() {
+  if [[ -x $K8S_DIR/kube-apiserver && -x $K8S_DIR/kubectl ]]; then return; fi
+  say "building kube-apiserver and kubectl v$K8S_VERSION from the module proxy (about 5 minutes cold)"
+  local work=$CACHE/tmp/kubernetes
+  throwaway_module "$work"
+  cd "$work"
+  local gomod
+  gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [[ -f $gomod ]] || die "could not download k8s.io/kubernetes@v$K8S_VERSION from the module proxy"
+  # kubernetes replaces its staging modules with ./staging/...; point each at the published copy.
+  local staging
+  staging=$(sed -n 's#^\s*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod")
+  [[ -n $staging ]] || die "found no staging replacements in $gomod"
+  local args=(-require "k8s.io/kubernetes@v$K8S_VERSION")
+  for m in $staging; do args+=(-replace "$m=$m@v0.${K8S_VERSION#1.}"); done
+  go mod edit "${args[@]}"
+  go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@v$K8S_VERSION" >&2
+  local minor=${K8S_VERSION#1.}; minor=${minor%%.*}
+  local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  mkdir -p "$K8S_DIR.partial"
+  say "compiling kube-apiserver"
+  go build -trimpath -ldflags "$ldflags" -o "$K8S_DIR.partial/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  say "compiling kubectl"
+  go build -trimpath -ldflags "$ldflags" -o "$K8S_DIR.partial/kubectl" k8s.io/kubernetes/cmd/kubectl
+  rm -rf "$K8S_DIR" && mv "$K8S_DIR.partial" "$K8S_DIR"
+  cd - >/dev/null
+}
+
+build_etcd() {
+  if [[ -x $ETCD_DIR/etcd ]]; then return; fi
+  say "building etcd v$ETCD_VERSION from the module proxy (about a minute cold)"
+  local work=$CACHE/tmp/etcd
+  throwaway_module "$work"
+  cd "$work"
+  go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >&2
+  mkdir -p "$ETCD_DIR.partial"
+  go build -trimpath -ldflags "-s -w" -o "$ETCD_DIR.partial/etcd" go.etcd.io/etcd/server/v3
+  rm -rf "$ETCD_DIR" && mv "$ETCD_DIR.partial" "$ETCD_DIR"
+  cd - >/dev/null
+}
+
+envtest_assets() {
+  build_kubernetes
+  build_etcd
+  mkdir -p "$ASSETS"
+  ln -sf "$K8S_DIR/kube-apiserver" "$ASSETS/kube-apiserver"
+  ln -sf "$K8S_DIR/kubectl" "$ASSETS/kubectl"
+  ln -sf "$ETCD_DIR/etcd" "$ASSETS/etcd"
+  "$ASSETS/kube-apiserver" --version >/dev/null || die "kube-apiserver in $ASSETS does not run"
+  "$ASSETS/etcd" --version >/dev/null || die "etcd in $ASSETS does not run"
+}
+
+go_install() { # DIR PACKAGE@VERSION
+  local dir=$1 pkg=$2 name=${2%@*}; name=${name##*/}
+  if [[ -x $dir/$name ]]; then return; fi
+  say "installing $pkg"
+  GOBIN=$dir.partial go install "$pkg" >&2
+  rm -rf "$dir" && mv "$dir.partial" "$dir"
+}
+
+controller_gen() { go_install "$CG_DIR" "sigs.k8s.io/controller-tools/cmd/controller-gen@v$CONTROLLER_TOOLS_VERSION"; }
+helm() { go_install "$HELM_DIR" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"; }
+
+case ${1:-all} in
+  --print-assets) echo "$ASSETS" ;;
+  --print-controller-gen) echo "$CG_DIR/controller-gen" ;;
+  --print-helm) echo "$HELM_DIR/helm" ;;
+  --print-kubectl) echo "$K8S_DIR/kubectl" ;;
+  envtest) envtest_assets; echo "$ASSETS" ;;
+  kubectl) build_kubernetes; echo "$K8S_DIR/kubectl" ;;
+  controller-gen) controller_gen; echo "$CG_DIR/controller-gen" ;;
+  helm) helm; echo "$HELM_DIR/helm" ;;
+  all) controller_gen; helm; envtest_assets; say "tools ready in $CACHE"; echo "$ASSETS" ;;
+  *) die "unknown target '$1' (want all, envtest, kubectl, controller-gen, helm or --print-assets)" ;;
+esac

@@ -1,0 +1,43 @@
+// Package cli gives every camfleet binary the same command-line behaviour: --help prints the
+// flags, --version prints the version, and a bad flag fails fast with one clear line.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Version is the release version, set at build time with
+// -ldflags "-X github.com/camfleet/camfleet/internal/cli.Version=v0.1.0".
+var Version = "v0.0.0-dev"
+
+// Parse parses args into fs, which must use flag.ContinueOnError. It exits 0 after printing
+// help or the version, and exits 2 with a single line naming the problem on a bad flag.
+func Parse(fs *flag.FlagSet, summary string, args []string) {
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(os.Stdout)
+		fmt.Fprintf(os.Stdout, "%s\n\nUsage: %s [flags]\n\nFlags:\n", summary, fs.Name())
+		fs.PrintDefaults()
+		os.Exit(0)
+	case err != nil:
+		Fail(fs.Name(), fmt.Errorf("%w (see --help)", err))
+	case fs.NArg() > 0:
+		Fail(fs.Name(), fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0)))
+	case *showVersion:
+		fmt.Printf("%s %s\n", fs.Name(), Version)
+		os.Exit(0)
+	}
+}
+
+// Fail prints "name: err" on one line to stderr and exits 2.
+func Fail(name string, err error) {
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	os.Exit(2)
+}
