@@ -85,7 +85,7 @@ type edit struct {
 }
 
 func set(path string, value any) edit { return edit{path, value} }
-func del(path string) edit             { return edit{path, nil} }
+func del(path string) edit            { return edit{path, nil} }
 
 func (e edit) apply(t *testing.T, m map[string]any) {
 	t.Helper()
