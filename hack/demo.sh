@@ -78,7 +78,8 @@ if $smoke; then
   for want in camera.camfleet.io/backyard camera.camfleet.io/test-pattern tokenpolicy.camfleet.io/home accesstoken.camfleet.io/snapshot-archiver; do
     grep -qx "$want" <<<"$out" || die "smoke: $want is missing from kubectl get camfleet"
   done
-  curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -q '^controller_runtime_' || die "smoke: no controller metrics"
+  metrics=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics") || die "smoke: metrics endpoint did not answer"
+  grep -q '^controller_runtime_' <<<"$metrics" || die "smoke: no controller metrics"
   kill -0 "${pids[1]}" || die "smoke: the controller exited (see $state/controller.log)"
   echo "demo smoke test passed"
   exit 0
