@@ -59,12 +59,15 @@ say "starting the controller"
   >"$state/controller.log" 2>&1 &
 pids+=($!)
 wait_for 60 "the controller's /readyz" curl -fsS "http://127.0.0.1:$probe_port/readyz"
+"${kubectl[@]}" wait -n "$ns" tokenpolicy/home --for=condition=Ready --timeout=60s >/dev/null ||
+  die "TokenPolicy home did not become Ready (see $state/controller.log)"
 
 cat <<MSG
 
 camfleet is running locally.
   kubeconfig:   export KUBECONFIG=$state/kubeconfig
   try:          $assets/kubectl get camfleet -n $ns
+                $assets/kubectl get configmap home-jwks -n $ns -o yaml   # the published public keys
                 $assets/kubectl get cameras -A --field-selector spec.nodeName=pi-1
   metrics:      http://127.0.0.1:$metrics_port/metrics
   health:       http://127.0.0.1:$probe_port/readyz
@@ -78,6 +81,10 @@ if $smoke; then
   for want in camera.camfleet.io/backyard camera.camfleet.io/test-pattern tokenpolicy.camfleet.io/home accesstoken.camfleet.io/snapshot-archiver; do
     grep -qx "$want" <<<"$out" || die "smoke: $want is missing from kubectl get camfleet"
   done
+  "${kubectl[@]}" wait -n "$ns" tokenpolicy/home --for=condition=Ready --timeout=60s >/dev/null ||
+    die "smoke: TokenPolicy home did not become Ready"
+  "${kubectl[@]}" get -n "$ns" configmap home-jwks -o jsonpath='{.data.jwks\.json}' | grep -q '"kid"' ||
+    die "smoke: the JWKS ConfigMap home-jwks holds no key"
   metrics=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics") || die "smoke: metrics endpoint did not answer"
   grep -q '^controller_runtime_' <<<"$metrics" || die "smoke: no controller metrics"
   kill -0 "${pids[1]}" || die "smoke: the controller exited (see $state/controller.log)"

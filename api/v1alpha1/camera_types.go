@@ -302,10 +302,16 @@ type CameraStatus struct {
 	// +optional
 	MotionEvents int64 `json:"motionEvents,omitempty"`
 
-	// enforcedKeyID is the kid of the signing key the agent most recently loaded for this
-	// camera's policy.
+	// enforcedKeyID is the kid of the policy's active key as the agent last loaded it.
 	// +optional
 	EnforcedKeyID string `json:"enforcedKeyID,omitempty"`
+
+	// loadedKeyIDs are the kids of the JWKS the agent has loaded for this camera's policy. The
+	// controller activates a new key only once every reporting agent holds it.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	LoadedKeyIDs []string `json:"loadedKeyIDs,omitempty"`
 }
 
 // Camera is one camera on one node: where its frames come from, how motion is detected, and

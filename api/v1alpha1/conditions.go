@@ -39,3 +39,7 @@ const (
 	// from the JWKS at once, so every token they signed stops working.
 	AnnotationRotateRevoke = "camfleet.io/rotate-revoke"
 )
+
+// ConditionAgentsInSync is False on a TokenPolicy while agents serving its cameras have not
+// loaded its newest key; the message names them. Absent when all is well.
+const ConditionAgentsInSync = "AgentsInSync"

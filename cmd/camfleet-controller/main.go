@@ -4,14 +4,19 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/camfleet/camfleet/controllers"
 	"github.com/camfleet/camfleet/internal/cli"
 	"github.com/camfleet/camfleet/internal/scheme"
 )
@@ -25,10 +30,16 @@ func main() {
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader so only one replica reconciles at a time")
 	leaderNamespace := fs.String("leader-election-namespace", "", "namespace of the leader election Lease; the pod's namespace when unset")
+	tokenServiceURL := fs.String("token-service-url", "", "external URL of the token service, the base of every policy's default issuer")
+	defaultPolicy := fs.String("default-token-policy", "", "namespace/name of the TokenPolicy that governs Cameras naming none")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	cli.Parse(fs, "camfleet-controller keeps camera-fleet signing keys and tokens in Kubernetes.", os.Args[1:])
 
+	defPolicy, err := parsePolicyName(*defaultPolicy)
+	if err != nil {
+		cli.Fail(name, err)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
@@ -47,7 +58,12 @@ func main() {
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "camfleet-controller.camfleet.io",
 		LeaderElectionNamespace: *leaderNamespace,
+		Cache:                   controllers.CacheOptions(),
 	})
+	if err != nil {
+		cli.Fail(name, err)
+	}
+	err = controllers.Setup(mgr, controllers.Options{TokenServiceURL: *tokenServiceURL, DefaultPolicy: defPolicy, Clock: clock.RealClock{}})
 	if err != nil {
 		cli.Fail(name, err)
 	}
@@ -62,4 +78,15 @@ func main() {
 		log.Error(err, "Manager stopped")
 		os.Exit(1)
 	}
+}
+
+func parsePolicyName(s string) (types.NamespacedName, error) {
+	if s == "" {
+		return types.NamespacedName{}, nil
+	}
+	ns, n, ok := strings.Cut(s, "/")
+	if !ok || ns == "" || n == "" {
+		return types.NamespacedName{}, fmt.Errorf("--default-token-policy %q: want namespace/name", s)
+	}
+	return types.NamespacedName{Namespace: ns, Name: n}, nil
 }

@@ -1,0 +1,52 @@
+package controllers
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Options configure every reconciler the controller binary runs.
+type Options struct {
+	TokenServiceURL string
+	DefaultPolicy   types.NamespacedName
+	Clock           clock.Clock
+}
+
+// CacheOptions restrict the manager's Secret and ConfigMap caches to the objects camfleet
+// owns: the controller never holds other Secrets in memory, and a cluster with thousands of
+// ConfigMaps costs it nothing.
+func CacheOptions() cache.Options {
+	owned := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy})
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}:    {Label: owned},
+		&corev1.ConfigMap{}: {Label: owned},
+	}}
+}
+
+// Setup registers every reconciler and the controller's metrics with the manager.
+func Setup(mgr ctrl.Manager, o Options) error {
+	km, err := NewKeyMetrics(metrics.Registry, o.Clock)
+	if err != nil {
+		return fmt.Errorf("register key metrics: %w", err)
+	}
+	tp := &TokenPolicyReconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("camfleet-controller"),
+		Clock:           o.Clock,
+		TokenServiceURL: o.TokenServiceURL,
+		DefaultPolicy:   o.DefaultPolicy,
+		Metrics:         km,
+	}
+	if err := tp.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the TokenPolicy controller: %w", err)
+	}
+	return nil
+}

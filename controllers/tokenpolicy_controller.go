@@ -1,0 +1,240 @@
+package controllers
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/keys"
+)
+
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch
+
+// TokenPolicyReconciler keeps each TokenPolicy's signing keys in a Secret it owns, publishes
+// their public halves as a JWKS in a ConfigMap it owns, and moves keys through their
+// lifecycle. Every decision is a pure function of the stored keys, the spec and the clock
+// (package keys); this type only reads, writes and reports.
+type TokenPolicyReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	// Random feeds key generation; crypto/rand when nil.
+	Random io.Reader
+	// TokenServiceURL is the token service's external URL, the base of default issuers.
+	TokenServiceURL string
+	// DefaultPolicy governs Cameras that name no policy.
+	DefaultPolicy types.NamespacedName
+	Metrics       *KeyMetrics
+}
+
+// policyRun is one reconcile of one policy: what was read, decided and written, so the phases
+// stay small and the status is computed once at the end.
+type policyRun struct {
+	policy   *camv1.TokenPolicy
+	params   keys.Params
+	set      *keys.Set
+	secret   *corev1.Secret
+	cm       *corev1.ConfigMap
+	agents   keys.Agents
+	cameras  []*camv1.Camera
+	problems []keys.Problem
+	waiting  keys.Decision
+	now      time.Time
+}
+
+// Reconcile moves one TokenPolicy's keys toward its spec and schedules the next deadline.
+func (r *TokenPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	policy := &camv1.TokenPolicy{}
+	if err := r.Get(ctx, req.NamespacedName, policy); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Metrics.forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	base := policy.DeepCopy()
+	run := &policyRun{policy: policy, now: r.Clock.Now().UTC().Truncate(time.Second)}
+	defer func() {
+		retErr = errors.Join(retErr, r.patchStatus(ctx, base, run, retErr))
+	}()
+
+	for _, phase := range []func(context.Context, *policyRun) error{
+		r.resolveParams, r.loadKeys, r.countAgents, r.evolveKeys, r.storeKeys, r.publishKeys, r.recordPublication,
+	} {
+		if err := phase(ctx, run); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if next := keys.NextDeadline(run.set, run.params, run.agents, run.now); !next.IsZero() {
+		res.RequeueAfter = max(next.Sub(run.now), time.Second)
+	}
+	return res, nil
+}
+
+// resolveParams turns the spec into lifecycle parameters, refusing what cannot be acted on.
+func (r *TokenPolicyReconciler) resolveParams(_ context.Context, run *policyRun) error {
+	s := run.policy.Spec
+	dur := func(d *metav1.Duration, def time.Duration) time.Duration {
+		if d == nil {
+			return def
+		}
+		return d.Duration
+	}
+	run.params = keys.Params{
+		Algorithm:         s.Algorithm,
+		RSABits:           int(s.RSAKeyBits),
+		Period:            dur(s.Rotation.Period, 720*time.Hour),
+		PublishAhead:      dur(s.Rotation.PublishAhead, 10*time.Minute),
+		MaxActivationWait: dur(s.Rotation.MaxActivationWait, time.Hour),
+		Retention:         dur(s.Tokens.MaxTTL, 720*time.Hour) + dur(s.Tokens.Leeway, 30*time.Second),
+		RotateRequest:     run.policy.Annotations[camv1.AnnotationRotate],
+		Revoke:            run.policy.Annotations[camv1.AnnotationRotateRevoke] == "true",
+	}
+	if run.params.Algorithm == "" {
+		run.params.Algorithm = camv1.AlgorithmEdDSA
+	}
+	if run.params.Period <= run.params.PublishAhead {
+		return reconcile.TerminalError(fmt.Errorf("%w: spec.rotation.period (%s) must be longer than spec.rotation.publishAhead (%s)", errInvalidSpec, run.params.Period, run.params.PublishAhead))
+	}
+	if run.params.Algorithm == camv1.AlgorithmRS256 && run.params.RSABits != 0 && run.params.RSABits < keys.MinRSABits {
+		return reconcile.TerminalError(fmt.Errorf("%w: spec.rsaKeyBits must be at least %d", errInvalidSpec, keys.MinRSABits))
+	}
+	return nil
+}
+
+var errInvalidSpec = errors.New("invalid spec")
+
+// loadKeys reads the policy's Secret. Whatever in it cannot be trusted is reported, never
+// published, and healed by the phases that follow.
+func (r *TokenPolicyReconciler) loadKeys(ctx context.Context, run *policyRun) error {
+	run.secret = &corev1.Secret{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: run.policy.Namespace, Name: secretName(run.policy)}, run.secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		run.secret = nil
+		run.set = &keys.Set{}
+		if len(run.policy.Status.Keys) > 0 {
+			run.problems = append(run.problems, keys.Problem{Reason: "SigningKeysLost", Message: fmt.Sprintf("the signing-key Secret %s was deleted; new keys replace the lost ones", secretName(run.policy))})
+			r.event(run.policy, corev1.EventTypeWarning, "SigningKeysLost", "LoadKeys", "%s", run.problems[0].Message)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("read signing keys of %s: %w", client.ObjectKeyFromObject(run.policy), err)
+	}
+	if !metav1.IsControlledBy(run.secret, run.policy) {
+		return reconcile.TerminalError(fmt.Errorf("%w: Secret %s exists and is not owned by this TokenPolicy; delete or rename it", errInvalidSpec, run.secret.Name))
+	}
+	run.set, run.problems = keys.Decode(run.secret.Data, run.now)
+	for _, p := range run.problems {
+		r.event(run.policy, corev1.EventTypeWarning, p.Reason, "LoadKeys", "%s", p.Message)
+	}
+	return nil
+}
+
+// evolveKeys applies the lifecycle decisions: a new key if one is needed, activation of a
+// pending key that may sign, removal of keys whose tokens have all expired.
+func (r *TokenPolicyReconciler) evolveKeys(_ context.Context, run *policyRun) error {
+	p, set := run.params, run.set
+	if d, needed, immediate := keys.NewKey(set, p, run.now); needed {
+		k, err := keys.Generate(p.Algorithm, p.RSABits, r.random(), run.now)
+		if err != nil {
+			return fmt.Errorf("generate key for %s: %w", client.ObjectKeyFromObject(run.policy), err)
+		}
+		if immediate {
+			set.AddActive(k, d.Reason == keys.ReasonEmergencyRotation && p.Revoke, run.now)
+			r.Metrics.rotated(run.policy, d.Reason)
+			r.event(run.policy, corev1.EventTypeNormal, d.Reason, "Rotate", d.Message)
+		} else {
+			set.AddPending(k, p, run.now)
+			r.event(run.policy, corev1.EventTypeNormal, "KeyCreated", "Rotate", "%s; new key %s", d.Message, k.ID)
+		}
+	}
+	if p.RotateRequest != "" {
+		set.RotateRequest = p.RotateRequest
+	}
+	if pk := set.Pending(); pk != nil {
+		d, ready, _ := keys.Activation(pk, set.Active(), p, run.agents, run.now)
+		if ready {
+			old := set.Active()
+			set.Activate(pk, run.now)
+			r.Metrics.rotated(run.policy, keys.ReasonRotationDue)
+			r.event(run.policy, corev1.EventTypeNormal, "KeyActivated", "Rotate", "%s", d.Message)
+			if old != nil {
+				r.event(run.policy, corev1.EventTypeNormal, "KeyRetired", "Rotate", "key %s stopped signing; it stays published until %s", old.ID, keys.RemoveAfter(old, p).Format(time.RFC3339))
+			}
+			if d.Reason == keys.ReasonAgentsLagging {
+				run.waiting = d
+			}
+		} else {
+			run.waiting = d
+		}
+	}
+	for _, k := range set.Prune(p, run.now) {
+		r.event(run.policy, corev1.EventTypeNormal, "KeyRemoved", "Rotate", "key %s left the JWKS: every token it signed has expired", k.ID)
+	}
+	return nil
+}
+
+func (r *TokenPolicyReconciler) random() io.Reader {
+	if r.Random != nil {
+		return r.Random
+	}
+	return rand.Reader
+}
+
+func (r *TokenPolicyReconciler) event(p *camv1.TokenPolicy, kind, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(p, nil, kind, reason, action, note, args...)
+	}
+}
+
+// SetupWithManager registers the reconciler: it watches its policies, the Secrets and
+// ConfigMaps they own (a hand edit or deletion is healed at once), and the Cameras whose
+// agents report the keys they hold.
+func (r *TokenPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&camv1.TokenPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}).
+		Owns(&corev1.ConfigMap{}).
+		Watches(&camv1.Camera{}, handler.EnqueueRequestsFromMapFunc(r.policyOfCamera)).
+		Named("tokenpolicy").
+		Complete(r)
+}
+
+func (r *TokenPolicyReconciler) policyOfCamera(_ context.Context, o client.Object) []reconcile.Request {
+	cam, ok := o.(*camv1.Camera)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: governingPolicy(cam, r.DefaultPolicy)}}
+}
+
+// governingPolicy is the TokenPolicy whose tokens a Camera accepts.
+func governingPolicy(cam *camv1.Camera, def types.NamespacedName) types.NamespacedName {
+	ref := cam.Spec.TokenPolicyRef
+	if ref == nil {
+		return def
+	}
+	ns := ref.Namespace
+	if ns == "" {
+		ns = cam.Namespace
+	}
+	return types.NamespacedName{Namespace: ns, Name: ref.Name}
+}

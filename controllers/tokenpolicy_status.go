@@ -1,0 +1,151 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/keys"
+)
+
+// patchStatus computes the whole status from what the run found and did, and writes it in one
+// patch, only when it changed: a settled policy costs no write.
+func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.TokenPolicy, run *policyRun, reconcileErr error) error {
+	p := run.policy
+	now := metav1.NewTime(run.now)
+	if run.set != nil && run.params.Period > 0 {
+		setKeyStatus(&p.Status, run.set, run.params, agentsHoldingActive(run))
+		p.Status.SecretName, p.Status.ConfigMapName = secretName(p), configMapName(p)
+		p.Status.Issuer = issuerOf(p, r.TokenServiceURL)
+		if run.set.RotateRequest != "" {
+			p.Status.LastRotateRequest = run.set.RotateRequest
+		}
+	}
+	conds := policyConditions(p, run, reconcileErr)
+	for _, c := range conds {
+		c.ObservedGeneration = p.Generation
+		c.LastTransitionTime = now
+		meta.SetStatusCondition(&p.Status.Conditions, c)
+	}
+	for _, gone := range []string{camv1.ConditionReconciling, camv1.ConditionStalled, camv1.ConditionAgentsInSync} {
+		if meta.FindStatusCondition(conds, gone) == nil {
+			meta.RemoveStatusCondition(&p.Status.Conditions, gone)
+		}
+	}
+	if reconcileErr == nil {
+		p.Status.ObservedGeneration = p.Generation
+		if a := run.set.Active(); a != nil {
+			r.Metrics.activeKey(p, a.Activates)
+		}
+	}
+	patch := client.MergeFrom(base)
+	data, err := patch.Data(p)
+	if err != nil {
+		return fmt.Errorf("status patch of %s: %w", client.ObjectKeyFromObject(p), err)
+	}
+	if string(data) == "{}" {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, p, patch); err != nil {
+		return fmt.Errorf("patch status of %s: %w", client.ObjectKeyFromObject(p), err)
+	}
+	return nil
+}
+
+// setKeyStatus mirrors the key set into status: public facts only (kids, states, times).
+func setKeyStatus(st *camv1.TokenPolicyStatus, set *keys.Set, p keys.Params, loaded keys.Agents) {
+	t := func(v time.Time) *metav1.Time {
+		if v.IsZero() {
+			return nil
+		}
+		m := metav1.NewTime(v)
+		return &m
+	}
+	st.Keys = nil
+	for _, k := range set.Keys {
+		st.Keys = append(st.Keys, camv1.KeyStatus{
+			KeyID: k.ID, Algorithm: k.Algorithm, State: k.State, Created: metav1.NewTime(k.Created),
+			Activates: t(k.Activates), Retires: t(k.Retires), RemoveAfter: t(keys.RemoveAfter(k, p)),
+		})
+	}
+	st.ActiveKeyID, st.LastRotationTime = "", nil
+	if a := set.Active(); a != nil {
+		st.ActiveKeyID, st.LastRotationTime = a.ID, t(a.Activates)
+	}
+	st.NextRotationTime = t(keys.NextRotation(set, p))
+	st.AgentsTotal = int32(loaded.Total)
+	st.AgentsLoaded = int32(loaded.Total - len(loaded.Lagging))
+	st.Agents = fmt.Sprintf("%d/%d", st.AgentsLoaded, st.AgentsTotal)
+}
+
+func agentsHoldingActive(run *policyRun) keys.Agents {
+	if a := run.set.Active(); a != nil {
+		return agentsHolding(run.cameras, a.ID)
+	}
+	return keys.Agents{}
+}
+
+// issuerOf is the policy's effective issuer: its spec, or the token service's URL followed by
+// the policy's path, where OpenID Connect discovery looks for it.
+func issuerOf(p *camv1.TokenPolicy, serviceURL string) string {
+	if p.Spec.Issuer != "" {
+		return p.Spec.Issuer
+	}
+	base := strings.TrimSuffix(serviceURL, "/")
+	if base == "" {
+		base = "urn:camfleet"
+	}
+	return fmt.Sprintf("%s/policies/%s/%s", base, p.Namespace, p.Name)
+}
+
+// policyConditions is the pure mapping from a run's outcome to conditions: Ready and
+// KeysPublished always; Reconciling, Stalled and AgentsInSync only when abnormal.
+func policyConditions(p *camv1.TokenPolicy, run *policyRun, err error) []metav1.Condition {
+	cond := func(t string, s metav1.ConditionStatus, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg}
+	}
+	var out []metav1.Condition
+	switch {
+	case errors.Is(err, errInvalidSpec):
+		return append(out,
+			cond(camv1.ConditionReady, metav1.ConditionFalse, camv1.ReasonInvalidSpec, err.Error()),
+			cond(camv1.ConditionStalled, metav1.ConditionTrue, camv1.ReasonInvalidSpec, err.Error()))
+	case err != nil:
+		// The message stays generic: API errors can be long, and the Event and log say more.
+		return append(out,
+			cond(camv1.ConditionReady, metav1.ConditionFalse, "ReconcileFailed", "the last attempt to update the signing keys failed; retrying"),
+			cond(camv1.ConditionReconciling, metav1.ConditionTrue, camv1.ReasonProgressing, "retrying after an error"))
+	}
+	active := run.set.Active()
+	if active == nil {
+		return append(out, cond(camv1.ConditionReady, metav1.ConditionFalse, "NoActiveKey", "no key signs yet"),
+			cond(camv1.ConditionReconciling, metav1.ConditionTrue, camv1.ReasonProgressing, "generating the first key"))
+	}
+	published := fmt.Sprintf("%d keys published in ConfigMap %s; key %s signs", len(run.set.Keys), configMapName(p), active.ID)
+	out = append(out, cond(camv1.ConditionKeysPublished, metav1.ConditionTrue, "Published", published))
+	if len(run.problems) > 0 {
+		var msgs []string
+		for _, pr := range run.problems {
+			msgs = append(msgs, pr.Message)
+		}
+		out = append(out, cond(camv1.ConditionReady, metav1.ConditionFalse, run.problems[0].Reason, "repaired the signing keys: "+strings.Join(msgs, "; ")),
+			cond(camv1.ConditionReconciling, metav1.ConditionTrue, camv1.ReasonProgressing, "repairing the signing-key Secret"))
+		return out
+	}
+	out = append(out, cond(camv1.ConditionReady, metav1.ConditionTrue, camv1.ReasonSucceeded, published))
+	if run.waiting.Reason == keys.ReasonWaitingForAgents {
+		return append(out, cond(camv1.ConditionAgentsInSync, metav1.ConditionFalse, run.waiting.Reason, run.waiting.Message))
+	}
+	if lag := agentsHoldingActive(run); len(lag.Lagging) > 0 {
+		msg := fmt.Sprintf("key %s signs, but %d of %d agents have not loaded it: %s", active.ID, len(lag.Lagging), lag.Total, keys.NodeList(lag.Lagging))
+		out = append(out, cond(camv1.ConditionAgentsInSync, metav1.ConditionFalse, keys.ReasonAgentsLagging, msg))
+	}
+	return out
+}
