@@ -45,9 +45,9 @@ func verifies(s state, tok string) bool {
 	return err == nil
 }
 
-// TestKeysForEveryAlgorithm: the Secret and ConfigMap are owned, labelled and typed; every
+// TestInvariant4_PublicKeysForEveryAlgorithm: the Secret and ConfigMap are owned, labelled and typed; every
 // published key has kty, kid (its RFC 7638 thumbprint), alg and use, and no private member.
-func TestKeysForEveryAlgorithm(t *testing.T) {
+func TestInvariant4_PublicKeysForEveryAlgorithm(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	private := []string{"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
@@ -174,10 +174,10 @@ func TestInvariant1_PublishAheadAndAgents(t *testing.T) {
 	}
 }
 
-// TestTenPeriodWalk walks ten rotation periods in irregular steps. After every step: which
+// TestInvariant3_TenPeriodWalk walks ten rotation periods in irregular steps. After every step: which
 // keys are published, exactly one signs, and every token signed at any earlier moment
 // verifies until it expires. A kid is never reused.
-func TestTenPeriodWalk(t *testing.T) {
+func TestInvariant3_TenPeriodWalk(t *testing.T) {
 	h := newHarness(t)
 	h.policy("walk", camv1.AlgorithmEdDSA)
 	type token struct {
@@ -277,9 +277,9 @@ func TestInvariant2_Retention(t *testing.T) {
 	}
 }
 
-// TestSettledPolicyWritesNothing: ten extra reconciles of a settled policy change no
+// TestInvariant5_SettledPolicyWritesNothing: ten extra reconciles of a settled policy change no
 // resourceVersion.
-func TestSettledPolicyWritesNothing(t *testing.T) {
+func TestInvariant5_SettledPolicyWritesNothing(t *testing.T) {
 	h := newHarness(t)
 	h.policy("quiet", camv1.AlgorithmRS256)
 	h.settle("quiet")
@@ -296,9 +296,9 @@ func TestSettledPolicyWritesNothing(t *testing.T) {
 	}
 }
 
-// TestEmergencyRotation: a new annotation value makes a new key sign at once, exactly once;
+// TestInvariant6_EmergencyRotation: a new annotation value makes a new key sign at once, exactly once;
 // with revoke, the previous keys leave the JWKS at once and their tokens stop verifying.
-func TestEmergencyRotation(t *testing.T) {
+func TestInvariant6_EmergencyRotation(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	p := h.policy("sos", camv1.AlgorithmEdDSA)
@@ -474,4 +474,65 @@ func TestBadSecrets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInvariant7_DeadlinesFollowTheClock: all time comes from the injected clock; the
+// reconciler asks to run again exactly at the next deadline it computes from it.
+func TestInvariant7_DeadlinesFollowTheClock(t *testing.T) {
+	h := newHarness(t)
+	h.policy("clock", camv1.AlgorithmEdDSA)
+	if res := h.settle("clock"); res.RequeueAfter != 9*time.Hour {
+		t.Fatalf("at t0 requeue after %s, want 9h (period - publishAhead)", res.RequeueAfter)
+	}
+	h.clock.Step(3*time.Hour + 30*time.Minute)
+	if res := h.settle("clock"); res.RequeueAfter != 5*time.Hour+30*time.Minute {
+		t.Fatalf("3h30m later requeue after %s, want 5h30m", res.RequeueAfter)
+	}
+	st := h.state("clock")
+	if st.set.Active().Activates != t0 || !st.policy.Status.NextRotationTime.Time.Equal(t0.Add(10*time.Hour)) {
+		t.Fatalf("times not from the fake clock: %s", mustJSON(t, st.policy.Status))
+	}
+}
+
+// TestInvariant3_OneActiveKeyAfterEveryReconcile checks after every single reconcile (not
+// only settled ones) through bootstrap, publication, activation and emergency rotation: one
+// active key, a JWKS that is never empty once created, and the active key in it.
+func TestInvariant3_OneActiveKeyAfterEveryReconcile(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	p := h.policy("one", camv1.AlgorithmES256)
+	check := func(when string) {
+		t.Helper()
+		for range 3 {
+			if _, err := h.reconcileWith(h.r, "one"); err != nil {
+				t.Fatal(err)
+			}
+			st := h.state("one")
+			if a := st.set.Active(); a == nil || !st.published(a.ID) || st.jwks.Len() == 0 {
+				t.Fatalf("%s: active key missing or unpublished: %s", when, mustJSON(t, st.policy.Status.Keys))
+			}
+			n := 0
+			for _, k := range st.set.Keys {
+				if k.State == camv1.KeyActive {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%s: %d active keys", when, n)
+			}
+		}
+	}
+	check("bootstrap")
+	h.clock.SetTime(t0.Add(9 * time.Hour))
+	check("successor published")
+	h.clock.SetTime(t0.Add(10 * time.Hour))
+	check("activation")
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(p), p); err != nil {
+		t.Fatal(err)
+	}
+	p.Annotations = map[string]string{camv1.AnnotationRotate: "x", camv1.AnnotationRotateRevoke: "true"}
+	if err := env.Client.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	check("emergency rotation with revoke")
 }
