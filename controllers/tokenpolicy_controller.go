@@ -79,6 +79,9 @@ func (r *TokenPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.resolveParams, r.loadKeys, r.countAgents, r.evolveKeys, r.storeKeys, r.publishKeys, r.recordPublication,
 	} {
 		if err := phase(ctx, run); err != nil {
+			if errors.Is(err, errInvalidSpec) {
+				r.event(policy, corev1.EventTypeWarning, camv1.ReasonInvalidSpec, "Validate", "%s", err.Error())
+			}
 			return ctrl.Result{}, err
 		}
 	}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"crypto"
+	"errors"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
@@ -535,4 +537,36 @@ func TestInvariant3_OneActiveKeyAfterEveryReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("emergency rotation with revoke")
+}
+
+// TestForeignSecretStalls: a Secret with the policy's key-Secret name that the policy does not
+// own is never overwritten; the policy is Stalled with a message saying what to do.
+func TestForeignSecretStalls(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	foreign := &corev1.Secret{StringData: map[string]string{"mine": "keep me"}}
+	foreign.Name, foreign.Namespace = "taken-signing-keys", h.ns
+	if err := env.Client.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	h.policy("taken", camv1.AlgorithmEdDSA)
+	_, err := h.reconcileWith(h.r, "taken")
+	if err == nil || !errors.Is(err, reconcile.TerminalError(nil)) {
+		t.Fatalf("want a terminal error, got %v", err)
+	}
+	p := &camv1.TokenPolicy{}
+	if err := env.Client.Get(ctx, h.key("taken"), p); err != nil {
+		t.Fatal(err)
+	}
+	stalled := meta.FindStatusCondition(p.Status.Conditions, camv1.ConditionStalled)
+	if stalled == nil || stalled.Status != metav1.ConditionTrue || !strings.Contains(stalled.Message, "not owned by this TokenPolicy") || p.Status.ObservedGeneration != 0 {
+		t.Fatalf("status %s", mustJSON(t, p.Status))
+	}
+	if evs := strings.Join(h.drainEvents(), "\n"); !strings.Contains(evs, "Warning InvalidSpec") {
+		t.Errorf("no InvalidSpec Event:\n%s", evs)
+	}
+	var s corev1.Secret
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(foreign), &s); err != nil || string(s.Data["mine"]) != "keep me" || len(s.Data) != 1 {
+		t.Fatalf("the foreign Secret was touched: %v %v", err, s.Data)
+	}
 }
