@@ -3,10 +3,10 @@ package controllers
 import (
 	"context"
 	"crypto"
-	"errors"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
