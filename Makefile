@@ -27,10 +27,12 @@ generate: tools-controller-gen ## Generate deepcopy code from the API types.
 manifests: tools-controller-gen ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) from markers.
 	$(CONTROLLER_GEN) rbac:roleName=camfleet-controller crd paths="$(GENERATE_PATHS)" \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	cp config/crd/bases/*.yaml charts/camfleet/crds/
+	cp config/rbac/role.yaml charts/camfleet/files/role.yaml
 
 .PHONY: verify
 verify: generate manifests ## Fail if generated code differs from what is committed.
-	@git diff --exit-code -- api config || { echo "generated files are stale: run make generate manifests and commit" >&2; exit 1; }
+	@git diff --exit-code -- api config charts || { echo "generated files are stale: run make generate manifests and commit" >&2; exit 1; }
 
 .PHONY: fmt
 fmt: ## Format the Go code.
