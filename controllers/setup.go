@@ -11,13 +11,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/camfleet/camfleet/internal/issuer"
 )
 
 // Options configure every reconciler the controller binary runs.
 type Options struct {
-	TokenServiceURL string
-	DefaultPolicy   types.NamespacedName
-	Clock           clock.Clock
+	// TokenServiceAddress is where the token service listens; empty turns it off.
+	TokenServiceAddress string
+	TokenServiceURL     string
+	DefaultPolicy       types.NamespacedName
+	Clock               clock.Clock
 }
 
 // CacheOptions restrict the manager's Secret and ConfigMap caches to the objects camfleet
@@ -47,6 +51,16 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	if err := tp.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the TokenPolicy controller: %w", err)
+	}
+	if o.TokenServiceAddress == "" {
+		return nil
+	}
+	svc := &issuer.Server{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
+		ServiceURL: o.TokenServiceURL, DefaultPolicy: o.DefaultPolicy, Log: mgr.GetLogger().WithName("token-service"),
+	}
+	if err := mgr.Add(tokenService{addr: o.TokenServiceAddress, server: svc}); err != nil {
+		return fmt.Errorf("add the token service: %w", err)
 	}
 	return nil
 }

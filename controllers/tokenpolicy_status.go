@@ -13,6 +13,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/trust"
 )
 
 // patchStatus computes the whole status from what the run found and did, and writes it in one
@@ -23,7 +24,7 @@ func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.Tok
 	if run.set != nil && run.params.Period > 0 {
 		setKeyStatus(&p.Status, run.set, run.params, agentsHoldingActive(run))
 		p.Status.SecretName, p.Status.ConfigMapName = secretName(p), configMapName(p)
-		p.Status.Issuer = issuerOf(p, r.TokenServiceURL)
+		p.Status.Issuer = trust.Issuer(p, r.TokenServiceURL)
 		if run.set.RotateRequest != "" {
 			p.Status.LastRotateRequest = run.set.RotateRequest
 		}
@@ -90,19 +91,6 @@ func agentsHoldingActive(run *policyRun) keys.Agents {
 		return agentsHolding(run.cameras, a.ID)
 	}
 	return keys.Agents{}
-}
-
-// issuerOf is the policy's effective issuer: its spec, or the token service's URL followed by
-// the policy's path, where OpenID Connect discovery looks for it.
-func issuerOf(p *camv1.TokenPolicy, serviceURL string) string {
-	if p.Spec.Issuer != "" {
-		return p.Spec.Issuer
-	}
-	base := strings.TrimSuffix(serviceURL, "/")
-	if base == "" {
-		base = "urn:camfleet"
-	}
-	return fmt.Sprintf("%s/policies/%s/%s", base, p.Namespace, p.Name)
 }
 
 // policyConditions is the pure mapping from a run's outcome to conditions: Ready and

@@ -13,6 +13,8 @@ made_state=false
 [[ -n $state ]] || { state=$(mktemp -d -t camfleet-demo-XXXX); made_state=true; }
 metrics_port=${CAMFLEET_DEMO_METRICS_PORT:-18080}
 probe_port=${CAMFLEET_DEMO_PROBE_PORT:-18081}
+token_port=${CAMFLEET_DEMO_TOKEN_PORT:-18082}
+token_url=http://127.0.0.1:$token_port
 ns=camfleet-demo
 mkdir -p "$state/bin"
 
@@ -56,6 +58,7 @@ say "applying the samples in namespace $ns"
 say "starting the controller"
 "$state/bin/camfleet-controller" --kubeconfig "$state/kubeconfig" \
   --metrics-bind-address "127.0.0.1:$metrics_port" --health-probe-bind-address "127.0.0.1:$probe_port" \
+  --token-service-bind-address "127.0.0.1:$token_port" --token-service-url "$token_url" --default-token-policy "$ns/home" \
   >"$state/controller.log" 2>&1 &
 pids+=($!)
 wait_for 60 "the controller's /readyz" curl -fsS "http://127.0.0.1:$probe_port/readyz"
@@ -72,7 +75,9 @@ camfleet is running locally.
   metrics:      http://127.0.0.1:$metrics_port/metrics
   health:       http://127.0.0.1:$probe_port/readyz
   logs:         $state/controller.log, $state/localcluster.log
-  demo login:   user alice, password camfleet-demo (policy $ns/home; the token service comes with a later release)
+  token service: $token_url  (OpenID discovery: $token_url/policies/$ns/home/.well-known/openid-configuration)
+  login:        user alice, password camfleet-demo
+                curl -s -XPOST $token_url/api/login -d '{"user":"alice","pass":"camfleet-demo"}' 
 
 MSG
 
@@ -83,8 +88,14 @@ if $smoke; then
   done
   "${kubectl[@]}" wait -n "$ns" tokenpolicy/home --for=condition=Ready --timeout=60s >/dev/null ||
     die "smoke: TokenPolicy home did not become Ready"
-  "${kubectl[@]}" get -n "$ns" configmap home-jwks -o jsonpath='{.data.jwks\.json}' | grep -q '"kid"' ||
-    die "smoke: the JWKS ConfigMap home-jwks holds no key"
+  jwks=$("${kubectl[@]}" get -n "$ns" configmap home-jwks -o jsonpath='{.data.jwks\.json}')
+  grep -q '"kid"' <<<"$jwks" || die "smoke: the JWKS ConfigMap home-jwks holds no key"
+  login=$(curl -fsS -XPOST "$token_url/api/login" -d '{"user":"alice","pass":"camfleet-demo"}') ||
+    die "smoke: the demo login failed"
+  access=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$login")
+  info=$(curl -fsS -H "Authorization: Bearer $access" "$token_url/policies/$ns/home/userinfo") ||
+    die "smoke: userinfo refused the demo login's token"
+  grep -q '"sub":"alice"' <<<"$info" || die "smoke: userinfo does not name alice"
   metrics=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics") || die "smoke: metrics endpoint did not answer"
   grep -q '^controller_runtime_' <<<"$metrics" || die "smoke: no controller metrics"
   kill -0 "${pids[1]}" || die "smoke: the controller exited (see $state/controller.log)"

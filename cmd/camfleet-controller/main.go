@@ -30,6 +30,7 @@ func main() {
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader so only one replica reconciles at a time")
 	leaderNamespace := fs.String("leader-election-namespace", "", "namespace of the leader election Lease; the pod's namespace when unset")
+	tokenServiceAddr := fs.String("token-service-bind-address", ":8082", "address the token service (login, refresh, JWKS, discovery) binds to; empty turns it off")
 	tokenServiceURL := fs.String("token-service-url", "", "external URL of the token service, the base of every policy's default issuer")
 	defaultPolicy := fs.String("default-token-policy", "", "namespace/name of the TokenPolicy that governs Cameras naming none")
 	zapOpts := zap.Options{}
@@ -63,7 +64,7 @@ func main() {
 	if err != nil {
 		cli.Fail(name, err)
 	}
-	err = controllers.Setup(mgr, controllers.Options{TokenServiceURL: *tokenServiceURL, DefaultPolicy: defPolicy, Clock: clock.RealClock{}})
+	err = controllers.Setup(mgr, controllers.Options{TokenServiceAddress: *tokenServiceAddr, TokenServiceURL: *tokenServiceURL, DefaultPolicy: defPolicy, Clock: clock.RealClock{}})
 	if err != nil {
 		cli.Fail(name, err)
 	}
@@ -73,7 +74,8 @@ func main() {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		cli.Fail(name, err)
 	}
-	log.Info("Starting manager", "version", cli.Version, "metricsAddress", *metricsAddr, "probeAddress", *probeAddr, "leaderElection", *leaderElect)
+	log.Info("Starting manager", "version", cli.Version, "metricsAddress", *metricsAddr, "probeAddress", *probeAddr,
+		"tokenServiceAddress", *tokenServiceAddr, "leaderElection", *leaderElect)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped")
 		os.Exit(1)

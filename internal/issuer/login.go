@@ -1,0 +1,163 @@
+package issuer
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/token"
+	"github.com/camfleet/camfleet/internal/trust"
+)
+
+// dummyHash is compared against when the user is unknown, so an unknown user and a wrong
+// password cost the same bcrypt work and cannot be told apart by timing.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("camfleet: no such user"), bcrypt.DefaultCost)
+
+type loginRequest struct {
+	User string `json:"user"`
+	Pass string `json:"pass"`
+	// Policy is accepted (and ignored here) because agents forward the phone's body as is;
+	// the agent picks the policy from it.
+	Policy string `json:"policy,omitempty"`
+}
+
+// tokenResponse is the login and refresh answer. token repeats access_token for the phone app
+// of the microdot seed, which reads "token".
+type tokenResponse struct {
+	Token        string `json:"token"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	// ExpiresIn is the access token's lifetime in seconds; 0 when it never expires.
+	ExpiresIn int64 `json:"expires_in"`
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request, p *policy) {
+	var req loginRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.User == "" || req.Pass == "" {
+		fail(w, http.StatusBadRequest, "missing user or pass")
+		return
+	}
+	client := clientAddress(r)
+	policyKey := p.Namespace + "/" + p.Name
+	if wait := s.limits.blocked(policyKey, req.User, client); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		fail(w, http.StatusTooManyRequests, "too many failed logins; try again later")
+		return
+	}
+	user, ok := s.authenticate(r.Context(), p, req.User, req.Pass)
+	if !ok {
+		s.limits.failed(policyKey, req.User, client)
+		s.Log.Info("Login failed", "policy", policyKey, "user", req.User, "clientAddress", client)
+		fail(w, http.StatusUnauthorized, "invalid user or password")
+		return
+	}
+	family, err := token.NewID()
+	if err != nil {
+		s.internalError(w, err)
+		return
+	}
+	resp, err := s.issue(r.Context(), p, user.Name, user.Roles, family, true)
+	if err != nil {
+		s.internalError(w, err)
+		return
+	}
+	s.Log.Info("Login succeeded", "policy", policyKey, "user", user.Name, "clientAddress", client)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// authenticate checks the password against the user's bcrypt hash. Every path does one bcrypt
+// comparison, so failures take alike long whatever their cause.
+func (s *Server) authenticate(ctx context.Context, p *policy, name, pass string) (camv1.User, bool) {
+	var user *camv1.User
+	for i := range p.Spec.Users {
+		if p.Spec.Users[i].Name == name {
+			user = &p.Spec.Users[i]
+		}
+	}
+	hash := dummyHash
+	if user != nil {
+		sec := &corev1.Secret{}
+		ref := user.PasswordSecretRef
+		if err := s.APIReader.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, sec); err != nil {
+			s.Log.Error(err, "Cannot read password Secret", "policy", p.Namespace+"/"+p.Name, "user", name, "secret", ref.Name)
+			user = nil
+		} else if h := sec.Data[ref.Key]; len(h) > 0 {
+			hash = h
+		} else {
+			user = nil
+		}
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || user == nil {
+		return camv1.User{}, false
+	}
+	return *user, true
+}
+
+// issue signs an access token and a refresh token for a subject, and records the refresh
+// token as the current one of its session family.
+func (s *Server) issue(ctx context.Context, p *policy, subject string, roles []string, family string, newFamily bool) (tokenResponse, error) {
+	key, err := s.signingKey(ctx, p)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	perms, err := trust.RolePermissions(p.TokenPolicy, roles)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	now := s.Clock.Now().Truncate(time.Second)
+	life := trust.LifetimesOf(p.TokenPolicy)
+	access := token.Claims{Issuer: p.issuer, Subject: subject, Audience: p.Spec.Audience, IssuedAt: now, Perms: perms}
+	if len(access.Audience) == 0 {
+		access.Audience = []string{"camfleet"}
+	}
+	if life.Access > 0 {
+		access.Expiry = now.Add(life.Access)
+	}
+	if access.ID, err = token.NewID(); err != nil {
+		return tokenResponse{}, err
+	}
+	at, err := token.Sign(access, trust.AccessType, key)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	nonce, err := token.NewID()
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	refresh := token.Claims{Issuer: p.issuer, Subject: subject, Audience: []string{p.issuer}, IssuedAt: now,
+		Expiry: now.Add(life.Refresh), ID: family + "." + nonce}
+	rt, err := token.Sign(refresh, trust.RefreshType, key)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	if err := s.sessions(p).advance(ctx, family, refresh.ID, refresh.Expiry, newFamily); err != nil {
+		return tokenResponse{}, err
+	}
+	return tokenResponse{Token: at, AccessToken: at, RefreshToken: rt, TokenType: "Bearer", ExpiresIn: int64(life.Access / time.Second)}, nil
+}
+
+func (s *Server) internalError(w http.ResponseWriter, err error) {
+	s.Log.Error(err, "Token service request failed")
+	fail(w, http.StatusInternalServerError, "the token service could not complete the request")
+}
+
+// clientAddress is the peer's IP. Forwarding headers are not trusted: a client could forge
+// them to dodge the per-address limit.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,201 @@
+// Package issuer is the token service: per TokenPolicy, login with a password, refresh,
+// the JWKS, OpenID Connect discovery and UserInfo, over HTTP. It runs in the controller binary
+// on every replica; everything it needs is read from the cluster, so any replica answers.
+package issuer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/token"
+	"github.com/camfleet/camfleet/internal/trust"
+)
+
+// maxBody caps every request body: a login or refresh request is a few hundred bytes.
+const maxBody = 4 << 10
+
+// Server is the token service.
+type Server struct {
+	// Client reads policies and the objects the controller owns (a cache is fine) and writes
+	// the refresh-session ConfigMaps.
+	Client client.Client
+	// APIReader reads what must be current: users' password Secrets, which the controller's
+	// cache does not hold, and refresh sessions, which another replica may have just written.
+	APIReader client.Reader
+	Clock     clock.PassiveClock
+	// ServiceURL is the service's external URL, the base of default issuers.
+	ServiceURL string
+	// DefaultPolicy answers /api/login and /api/refresh.
+	DefaultPolicy types.NamespacedName
+	Log           logr.Logger
+
+	limits *limiter
+}
+
+// Handler routes the token service API.
+func (s *Server) Handler() http.Handler {
+	s.limits = newLimiter(s.Clock)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /policies/{namespace}/{name}/login", s.withPolicy(s.login))
+	mux.HandleFunc("POST /policies/{namespace}/{name}/refresh", s.withPolicy(s.refresh))
+	mux.HandleFunc("GET /policies/{namespace}/{name}/jwks.json", s.withPolicy(s.jwks))
+	mux.HandleFunc("GET /policies/{namespace}/{name}/.well-known/openid-configuration", s.withPolicy(s.discovery))
+	mux.HandleFunc("GET /policies/{namespace}/{name}/userinfo", s.withPolicy(s.userinfo))
+	mux.HandleFunc("POST /api/login", s.withDefault(s.login))
+	mux.HandleFunc("POST /api/refresh", s.withDefault(s.refresh))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
+	return jsonMuxErrors(mux)
+}
+
+// jsonMuxErrors turns the mux's own plain-text 404 and 405 answers into JSON errors, so every
+// answer of the service is JSON.
+func jsonMuxErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusOnly{header: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		if rec.status == http.StatusMethodNotAllowed {
+			fail(w, rec.status, "method not allowed; use "+rec.header.Get("Allow"))
+			return
+		}
+		fail(w, http.StatusNotFound, "no such endpoint")
+	})
+}
+
+// statusOnly records what the mux would answer without sending it.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(code int)        { s.status = code }
+
+// policyHandler serves one request for a resolved policy.
+type policyHandler func(w http.ResponseWriter, r *http.Request, pol *policy)
+
+func (s *Server) withPolicy(h policyHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}, h)
+	}
+}
+
+func (s *Server) withDefault(h policyHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.DefaultPolicy.Name == "" {
+			fail(w, http.StatusNotFound, "no default token policy is configured; use /policies/{namespace}/{name}/")
+			return
+		}
+		s.serve(w, r, s.DefaultPolicy, h)
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, key types.NamespacedName, h policyHandler) {
+	pol, err := s.load(r.Context(), key)
+	switch {
+	case errors.Is(err, errNoPolicy):
+		fail(w, http.StatusNotFound, "unknown token policy")
+	case err != nil:
+		s.Log.Error(err, "Cannot serve policy", "policy", key.String())
+		fail(w, http.StatusServiceUnavailable, "the token policy is not ready")
+	default:
+		h(w, r, pol)
+	}
+}
+
+// policy is a TokenPolicy with what the controller published for it.
+type policy struct {
+	*camv1.TokenPolicy
+	issuer    string
+	published trust.Published
+}
+
+var errNoPolicy = errors.New("no such policy")
+
+func (s *Server) load(ctx context.Context, key types.NamespacedName) (*policy, error) {
+	p := &camv1.TokenPolicy{}
+	if err := s.Client.Get(ctx, key, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, errNoPolicy
+		}
+		return nil, fmt.Errorf("read policy %s: %w", key, err)
+	}
+	cm := &corev1.ConfigMap{}
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-jwks"}, cm); err != nil {
+		return nil, fmt.Errorf("read JWKS of %s: %w", key, err)
+	}
+	pub := trust.Published{JWKS: []byte(cm.Data[keys.JWKSKey]), Revoked: []byte(cm.Data["revoked.json"]), External: map[string][]byte{}}
+	for _, e := range p.Spec.ExternalIssuers {
+		if ref := e.JWKSConfigMapRef; ref != nil {
+			ext := &corev1.ConfigMap{}
+			if err := s.APIReader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: ref.Name}, ext); err == nil {
+				pub.External[e.Issuer] = []byte(ext.Data[ref.Key])
+			}
+		}
+	}
+	return &policy{TokenPolicy: p, issuer: trust.Issuer(p, s.ServiceURL), published: pub}, nil
+}
+
+// signingKey is the policy's active key, read from its Secret on each use so every replica
+// signs with the key the controller last activated.
+func (s *Server) signingKey(ctx context.Context, p *policy) (token.SigningKey, error) {
+	sec := &corev1.Secret{}
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: p.Name + "-signing-keys"}, sec); err != nil {
+		return token.SigningKey{}, fmt.Errorf("read signing keys of %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	set, _ := keys.Decode(sec.Data, s.Clock.Now())
+	a := set.Active()
+	if a == nil {
+		return token.SigningKey{}, fmt.Errorf("policy %s/%s has no active key", p.Namespace, p.Name)
+	}
+	return token.SigningKey{KeyID: a.ID, Algorithm: token.Algorithm(a.Algorithm), Signer: a.Signer()}, nil
+}
+
+// writeJSON answers with a JSON body; tokens in it must never be cached by a proxy.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail answers with {"error": message}.
+func fail(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, map[string]string{"error": message})
+}
+
+// decodeBody reads a small JSON object into v, refusing oversized and malformed bodies with a
+// clear message.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBody))
+		} else {
+			fail(w, http.StatusBadRequest, "request body is not a JSON object")
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,247 @@
+// Package trust builds, from a TokenPolicy and what the controller publishes for it, the
+// strict token verifier that the token service and every agent use: the policy's own keys
+// bound to its issuer, each trusted external issuer's keys bound to that issuer, the revoked
+// token IDs, and the policy's lifetimes.
+package trust
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/permission"
+	"github.com/camfleet/camfleet/internal/token"
+)
+
+// Token types in the header: access tokens follow RFC 9068; refresh tokens have their own so
+// one is never accepted as the other.
+const (
+	AccessType  = "at+jwt"
+	RefreshType = "rt+jwt"
+)
+
+// Published is what the controller publishes for a policy in its ConfigMap.
+type Published struct {
+	// JWKS is the policy's own public keys.
+	JWKS []byte
+	// Revoked is the JSON array of revoked token IDs.
+	Revoked []byte
+	// External maps an external issuer to the JWKS read from its jwksConfigMapRef.
+	External map[string][]byte
+}
+
+// Issuer is a policy's effective issuer: its spec, or the token service's external URL
+// followed by the policy's path, where OpenID Connect discovery looks for it.
+func Issuer(p *camv1.TokenPolicy, serviceURL string) string {
+	if p.Spec.Issuer != "" {
+		return p.Spec.Issuer
+	}
+	base := strings.TrimSuffix(serviceURL, "/")
+	if base == "" {
+		base = "urn:camfleet"
+	}
+	return fmt.Sprintf("%s/policies/%s/%s", base, p.Namespace, p.Name)
+}
+
+// Lifetimes are a policy's token lifetimes with defaults applied.
+type Lifetimes struct {
+	Access, Refresh, Max, Leeway time.Duration
+	AllowNonExpiring             bool
+}
+
+// LifetimesOf reads a policy's token lifetimes, with the API defaults for unset fields.
+func LifetimesOf(p *camv1.TokenPolicy) Lifetimes {
+	t := p.Spec.Tokens
+	l := Lifetimes{Access: 15 * time.Minute, Refresh: 720 * time.Hour, Max: 720 * time.Hour, Leeway: 30 * time.Second, AllowNonExpiring: t.AllowNonExpiring}
+	if t.AccessTTL != nil {
+		l.Access = t.AccessTTL.Duration
+	}
+	if t.RefreshTTL != nil {
+		l.Refresh = t.RefreshTTL.Duration
+	}
+	if t.MaxTTL != nil {
+		l.Max = t.MaxTTL.Duration
+	}
+	if t.Leeway != nil {
+		l.Leeway = t.Leeway.Duration
+	}
+	return l
+}
+
+// Audiences are the aud values a policy's verifiers accept: its own, and those its external
+// issuers name.
+func Audiences(p *camv1.TokenPolicy) []string {
+	out := append([]string(nil), p.Spec.Audience...)
+	if len(out) == 0 {
+		out = []string{"camfleet"}
+	}
+	for _, e := range p.Spec.ExternalIssuers {
+		if e.Audience != "" {
+			out = append(out, e.Audience)
+		}
+	}
+	return out
+}
+
+// KeySet binds the policy's own keys to its issuer and each external issuer's keys to that
+// issuer. An external issuer whose keys cannot be used is left out and reported; the
+// policy's own keys must be sound.
+func KeySet(p *camv1.TokenPolicy, issuer string, pub Published) (*token.KeySet, []error, error) {
+	own, err := token.ParseJWKS(pub.JWKS)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy %s/%s JWKS: %w", p.Namespace, p.Name, err)
+	}
+	if own, err = own.BindIssuer(issuer); err != nil {
+		return nil, nil, err
+	}
+	sets := []*token.KeySet{own}
+	var problems []error
+	for _, e := range p.Spec.ExternalIssuers {
+		ks, err := externalKeys(e, pub.External[e.Issuer])
+		if err == nil {
+			ks, err = ks.Bind(token.Binding{Issuer: e.Issuer, SubjectClaim: e.SubjectClaim, Types: []string{"", "JWT", "jwt", AccessType}})
+		}
+		if err != nil {
+			problems = append(problems, fmt.Errorf("external issuer %s: %w", e.Issuer, err))
+			continue
+		}
+		sets = append(sets, ks)
+	}
+	merged, err := token.MergeKeySets(sets...)
+	if err != nil {
+		return nil, problems, err
+	}
+	return merged, problems, nil
+}
+
+// Verifier is the strict verifier for a policy's access tokens (or refresh tokens, with
+// RefreshType), ready for the hot path.
+func Verifier(p *camv1.TokenPolicy, issuer string, pub Published, typ string, c clock.PassiveClock) (*token.Verifier, []error, error) {
+	ks, problems, err := KeySet(p, issuer, pub)
+	if err != nil {
+		return nil, problems, err
+	}
+	var revoked []string
+	if len(pub.Revoked) > 0 {
+		if err := json.Unmarshal(pub.Revoked, &revoked); err != nil {
+			return nil, problems, fmt.Errorf("policy %s/%s revoked token IDs: %w", p.Namespace, p.Name, err)
+		}
+	}
+	l := LifetimesOf(p)
+	aud := Audiences(p)
+	if typ == RefreshType {
+		aud = []string{issuer}
+	}
+	v, err := token.NewVerifier(token.Config{
+		Keys: ks, Audiences: aud, Type: typ, Leeway: l.Leeway, MaxLifetime: max(l.Max, l.Refresh),
+		AllowNonExpiring: l.AllowNonExpiring, Revoked: token.NewRevocations(revoked...), Clock: c,
+	})
+	return v, problems, err
+}
+
+// externalKeys reads an external issuer's keys: inline PEM public keys or JWKs, or the JWKS
+// from its ConfigMap.
+func externalKeys(e camv1.ExternalIssuer, fromConfigMap []byte) (*token.KeySet, error) {
+	if e.JWKSConfigMapRef != nil {
+		if len(fromConfigMap) == 0 {
+			return nil, errors.New("its JWKS ConfigMap is missing or empty")
+		}
+		return token.ParseJWKS(fromConfigMap)
+	}
+	var keys []token.PublicKey
+	for i, text := range e.PublicKeys {
+		k, err := parsePublicKey(text)
+		if err != nil {
+			return nil, fmt.Errorf("publicKeys[%d]: %w", i, err)
+		}
+		keys = append(keys, k)
+	}
+	return token.NewKeySet(keys...)
+}
+
+// parsePublicKey reads one PEM public key (kid: its RFC 7638 thumbprint) or one JWK.
+func parsePublicKey(text string) (token.PublicKey, error) {
+	text = strings.TrimSpace(text)
+	if strings.HasPrefix(text, "{") {
+		set, err := token.ParseJWKS([]byte(`{"keys":[` + text + `]}`))
+		if err != nil {
+			return token.PublicKey{}, err
+		}
+		return set.Keys()[0], nil
+	}
+	block, _ := pem.Decode([]byte(text))
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return token.PublicKey{}, errors.New("not a PEM public key (-----BEGIN PUBLIC KEY-----) or a JWK")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return token.PublicKey{}, fmt.Errorf("parse PEM public key: %w", err)
+	}
+	alg, err := algorithmFor(pub)
+	if err != nil {
+		return token.PublicKey{}, err
+	}
+	kid, err := token.Thumbprint(pub)
+	if err != nil {
+		return token.PublicKey{}, err
+	}
+	return token.PublicKey{KeyID: kid, Algorithm: alg, Key: pub}, nil
+}
+
+func algorithmFor(pub crypto.PublicKey) (token.Algorithm, error) {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return token.EdDSA, nil
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return "", errors.New("ECDSA keys must be on P-256")
+		}
+		return token.ES256, nil
+	case *rsa.PublicKey:
+		return token.RS256, nil
+	default:
+		return "", fmt.Errorf("unsupported public key type %T", pub)
+	}
+}
+
+// Permissions are what a verified token grants under a policy: the permissions our own
+// tokens carry, or, for a trusted external issuer's token, those of the roles the policy
+// gives that issuer (its own claims grant nothing here).
+func Permissions(p *camv1.TokenPolicy, issuer string, v token.Verified) ([]string, error) {
+	if v.Issuer == issuer {
+		return v.Perms, nil
+	}
+	for _, e := range p.Spec.ExternalIssuers {
+		if e.Issuer == v.Issuer {
+			return RolePermissions(p, e.Roles)
+		}
+	}
+	return nil, fmt.Errorf("issuer %q is not trusted by policy %s/%s", v.Issuer, p.Namespace, p.Name)
+}
+
+// RolePermissions expands role names into permission strings.
+func RolePermissions(p *camv1.TokenPolicy, roles []string) ([]string, error) {
+	defs := map[string][]string{}
+	for _, r := range p.Spec.Roles {
+		for _, perm := range r.Permissions {
+			defs[r.Name] = append(defs[r.Name], string(perm))
+		}
+	}
+	compiled, err := permission.CompileRoles(defs)
+	if err != nil {
+		return nil, fmt.Errorf("roles of %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	return compiled.Permissions(roles...)
+}
