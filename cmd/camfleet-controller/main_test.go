@@ -65,10 +65,11 @@ func get(ctx context.Context, t *testing.T, url string) string {
 // serves metrics, and stops cleanly on SIGTERM.
 func TestControllerStartsAgainstTheTestControlPlane(t *testing.T) {
 	bin := build(t)
-	metrics, probes := freeAddr(t), freeAddr(t)
+	metrics, probes, tokens := freeAddr(t), freeAddr(t), freeAddr(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "--kubeconfig", env.Kubeconfig, "--metrics-bind-address", metrics,
-		"--health-probe-bind-address", probes, "--leader-elect", "--leader-election-namespace", "default")
+		"--health-probe-bind-address", probes, "--leader-elect", "--leader-election-namespace", "default",
+		"--token-service-bind-address", tokens, "--token-service-url", "http://"+tokens)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -84,6 +85,9 @@ func TestControllerStartsAgainstTheTestControlPlane(t *testing.T) {
 	defer cancel()
 	get(ctx, t, "http://"+probes+"/healthz")
 	get(ctx, t, "http://"+probes+"/readyz")
+	if h := get(ctx, t, "http://"+tokens+"/healthz"); !strings.Contains(h, `"ok":true`) {
+		t.Errorf("token service /healthz: %s", h)
+	}
 	if m := get(ctx, t, "http://"+metrics+"/metrics"); !strings.Contains(m, "controller_runtime_") {
 		t.Errorf("metrics endpoint serves no controller-runtime metrics")
 	}
@@ -115,6 +119,8 @@ func TestFlags(t *testing.T) {
 	}{
 		{[]string{"--version"}, 0, name + " v0.0.0-dev", ""},
 		{[]string{"--help"}, 0, "-leader-elect", ""},
+		{[]string{"--help"}, 0, "-token-service-bind-address", ""},
+		{[]string{"--default-token-policy", "nonamespace"}, 2, "", name + ": --default-token-policy \"nonamespace\": want namespace/name\n"},
 		{[]string{"--no-such-flag"}, 2, "", name + ": flag provided but not defined: -no-such-flag (see --help)\n"},
 		{[]string{"--metrics-bind-address"}, 2, "", name + ": flag needs an argument: -metrics-bind-address (see --help)\n"},
 		{[]string{"stray"}, 2, "", name + ": unexpected argument \"stray\" (see --help)\n"},
