@@ -51,8 +51,9 @@ build: ## Build every binary into bin/.
 ##@ Test
 
 .PHONY: tools
-tools: ## Build the pinned test tools (kube-apiserver, etcd, kubectl, controller-gen, helm) into the cache.
+tools: ## Build the pinned test tools (kube-apiserver, etcd, kubectl, controller-gen, helm, npm jose) into the cache.
 	hack/tools.sh all
+	hack/jose.sh >/dev/null
 
 .PHONY: tools-controller-gen
 tools-controller-gen:

@@ -66,6 +66,11 @@ func (s *syncBuffer) String() string {
 
 func newService(t *testing.T, cost int, withDefault bool) *service {
 	t.Helper()
+	return newServiceWith(t, cost, withDefault, nil)
+}
+
+func newServiceWith(t *testing.T, cost int, withDefault bool, mutate func(*camv1.TokenPolicy)) *service {
+	t.Helper()
 	ctx := context.Background()
 	s := &service{t: t, ns: env.Namespace(t), clock: clocktesting.NewFakeClock(time.Now().Truncate(time.Second)), logs: &syncBuffer{}}
 	users := &corev1.Secret{Data: map[string][]byte{}}
@@ -92,6 +97,9 @@ func newService(t *testing.T, cost int, withDefault bool) *service {
 		},
 	}}
 	p.Name, p.Namespace = "home", s.ns
+	if mutate != nil {
+		mutate(p)
+	}
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
