@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
@@ -87,7 +88,8 @@ const jose = require('jose');
     .setProtectedHeader({ alg, kid, typ: 'JWT' })
     .setIssuer(iss).setAudience('camfleet').setSubject('ha-1').setIssuedAt().setExpirationTime('10m')
     .sign(privateKey);
-  console.log(JSON.stringify({ pem: await jose.exportSPKI(publicKey), token: await sign(issuer), forged: await sign(other) }));
+  const jwks = { keys: [{ ...jwk, kid, alg, use: 'sig' }] };
+  console.log(JSON.stringify({ pem: await jose.exportSPKI(publicKey), jwks, token: await sign(issuer), forged: await sign(other) }));
 })().catch((e) => { console.error(e); process.exit(1); });
 `
 
@@ -99,7 +101,10 @@ func TestTrustedIssuerSignedByJose(t *testing.T) {
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			s := newServiceWith(t, bcrypt.MinCost, false, nil)
-			var out struct{ PEM, Token, Forged string }
+			var out struct {
+				PEM, Token, Forged string
+				JWKS               json.RawMessage
+			}
 			if err := json.Unmarshal([]byte(node(t, joseSign, alg, "https://ha.home.example", s.url+"/policies/"+s.ns+"/home")), &out); err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +119,17 @@ func TestTrustedIssuerSignedByJose(t *testing.T) {
 			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: "home"}, &p); err != nil {
 				t.Fatal(err)
 			}
-			p.Spec.ExternalIssuers = []camv1.ExternalIssuer{{Issuer: "https://ha.home.example", PublicKeys: []string{out.PEM}, SubjectClaim: "email", Roles: []string{"viewer"}}}
+			ext := camv1.ExternalIssuer{Issuer: "https://ha.home.example", PublicKeys: []string{out.PEM}, SubjectClaim: "email", Roles: []string{"viewer"}}
+			if alg == "ES256" {
+				// This issuer's keys come from a JWKS in a ConfigMap instead.
+				cm := &corev1.ConfigMap{Data: map[string]string{"jwks.json": string(out.JWKS)}}
+				cm.Name, cm.Namespace = "ha-jwks", s.ns
+				if err := env.Client.Create(ctx, cm); err != nil {
+					t.Fatal(err)
+				}
+				ext.PublicKeys, ext.JWKSConfigMapRef = nil, &camv1.ConfigMapKeyReference{Name: "ha-jwks", Key: "jwks.json"}
+			}
+			p.Spec.ExternalIssuers = []camv1.ExternalIssuer{ext}
 			if err := env.Client.Update(ctx, &p); err != nil {
 				t.Fatal(err)
 			}

@@ -9,14 +9,12 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwk"
-
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/token"
 )
 
 // MinRSABits is the smallest RSA modulus camfleet signs with or accepts from a Secret.
@@ -81,19 +79,9 @@ func Generate(alg camv1.SigningAlgorithm, rsaBits int, random io.Reader, now tim
 	return &Key{ID: kid, Algorithm: alg, State: camv1.KeyPending, Created: now.Truncate(time.Second), signer: signer}, nil
 }
 
-// Thumbprint is the RFC 7638 JWK thumbprint of a public key, SHA-256, base64url without
-// padding: the kid camfleet publishes.
-func Thumbprint(pub crypto.PublicKey) (string, error) {
-	k, err := jwk.Import(pub)
-	if err != nil {
-		return "", fmt.Errorf("import public key: %w", err)
-	}
-	sum, err := k.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", fmt.Errorf("thumbprint: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(sum), nil
-}
+// Thumbprint is the RFC 7638 JWK thumbprint of a public key (SHA-256, base64url): the kid
+// camfleet publishes. It is the verifier's own function, so signer and verifier agree.
+func Thumbprint(pub crypto.PublicKey) (string, error) { return token.Thumbprint(pub) }
 
 // algorithmOf says which signing algorithm a private key's type can serve, and checks its
 // strength.

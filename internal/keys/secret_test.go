@@ -14,8 +14,13 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/token"
 )
+
+func fakeClock(t time.Time) *clocktesting.FakeClock { return clocktesting.NewFakeClock(t) }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	set := &Set{RotateRequest: "r1"}
@@ -114,5 +119,48 @@ func TestDecodeDamage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJWKSIsWhatTheVerifierReads: the published JWKS parses with the agents' verifier, its
+// kids are the keys' thumbprints, and a token signed by the active key verifies with it.
+func TestJWKSIsWhatTheVerifierReads(t *testing.T) {
+	set := &Set{}
+	for i, alg := range []camv1.SigningAlgorithm{camv1.AlgorithmEdDSA, camv1.AlgorithmES256, camv1.AlgorithmRS256} {
+		k, err := Generate(alg, 2048, rand.Reader, t0.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Add(k)
+	}
+	raw, err := set.JWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := token.ParseJWKS(raw)
+	if err != nil {
+		t.Fatalf("the verifier refuses our JWKS: %v\n%s", err, raw)
+	}
+	for _, k := range set.Keys {
+		pk, ok := ks.Lookup(k.ID)
+		if !ok || string(pk.Algorithm) != string(k.Algorithm) {
+			t.Fatalf("key %s missing or with the wrong algorithm", k.ID)
+		}
+		signer := token.SigningKey{KeyID: k.ID, Algorithm: token.Algorithm(k.Algorithm), Signer: k.Signer()}
+		tok, err := token.Sign(token.Claims{Issuer: "https://i", Subject: "s", Audience: []string{"a"}, IssuedAt: t0, Expiry: t0.Add(time.Minute)}, "at+jwt", signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound, _ := ks.BindIssuer("https://i")
+		v, err := token.NewVerifier(token.Config{Keys: bound, Audiences: []string{"a"}, Type: "at+jwt", MaxLifetime: time.Hour, Clock: fakeClock(t0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatalf("%s: a token signed by a stored key does not verify with the published JWKS: %v", k.Algorithm, err)
+		}
+	}
+	if empty, _ := (&Set{}).JWKS(); string(empty) != `{"keys":[]}` {
+		t.Fatalf("empty set renders %s", empty)
 	}
 }
