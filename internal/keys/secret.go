@@ -197,22 +197,7 @@ func decodeKey(m keyMetadata, pemBytes []byte) (*Key, error) {
 	default:
 		return nil, fmt.Errorf("unknown state %q", m.State)
 	}
-	if len(pemBytes) == 0 {
-		return nil, fmt.Errorf("its private key is missing")
-	}
-	block, _ := pem.Decode(pemBytes)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("its private key is not a PKCS#8 PEM block")
-	}
-	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("its private key does not parse")
-	}
-	signer, ok := parsed.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("its private key cannot sign")
-	}
-	alg, err := algorithmOf(signer)
+	signer, alg, err := parsePrivateKey(pemBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -235,24 +220,34 @@ func decodeKey(m keyMetadata, pemBytes []byte) (*Key, error) {
 
 // recoverKey keeps a private key that lost its record, as long as the key itself is sound.
 func recoverKey(kid string, pemBytes []byte, now time.Time) (*Key, error) {
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		return nil, fmt.Errorf("not a PEM block")
-	}
-	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("its private key does not parse")
-	}
-	signer, ok := parsed.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("its private key cannot sign")
-	}
-	alg, err := algorithmOf(signer)
+	_, alg, err := parsePrivateKey(pemBytes)
 	if err != nil {
 		return nil, err
 	}
 	m := keyMetadata{ID: kid, Algorithm: alg, State: camv1.KeyRetiring, Created: now, Published: &now, Activates: &now, Retires: &now}
 	return decodeKey(m, pemBytes)
+}
+
+// parsePrivateKey reads a PKCS#8 PEM private key and the algorithm it can serve. Its errors
+// describe the problem, never the bytes.
+func parsePrivateKey(pemBytes []byte) (crypto.Signer, camv1.SigningAlgorithm, error) {
+	if len(pemBytes) == 0 {
+		return nil, "", fmt.Errorf("its private key is missing")
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, "", fmt.Errorf("its private key is not a PKCS#8 PEM block")
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, "", fmt.Errorf("its private key does not parse")
+	}
+	signer, ok := parsed.(crypto.Signer)
+	if !ok {
+		return nil, "", fmt.Errorf("its private key cannot sign")
+	}
+	alg, err := algorithmOf(signer)
+	return signer, alg, err
 }
 
 // normalizeActive keeps at most one active key (the one that activated last) and demotes the
