@@ -176,8 +176,12 @@ func (r *TokenPolicyReconciler) evolveKeys(_ context.Context, run *policyRun) er
 		d, ready, _ := keys.Activation(pk, set.Active(), p, run.agents, run.now)
 		if ready {
 			old := set.Active()
+			why := keys.ReasonRotationDue
+			if old != nil && old.Algorithm != pk.Algorithm {
+				why = keys.ReasonAlgorithmChanged
+			}
 			set.Activate(pk, run.now)
-			r.Metrics.rotated(run.policy, keys.ReasonRotationDue)
+			r.Metrics.rotated(run.policy, why)
 			r.event(run.policy, corev1.EventTypeNormal, "KeyActivated", "Rotate", "%s", d.Message)
 			if old != nil {
 				r.event(run.policy, corev1.EventTypeNormal, "KeyRetired", "Rotate", "key %s stopped signing; it stays published until %s", old.ID, keys.RemoveAfter(old, p).Format(time.RFC3339))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -384,6 +385,9 @@ func TestAlgorithmChange(t *testing.T) {
 	st = h.checkInvariants("alg")
 	if a := st.set.Active(); a.ID != pk.ID || st.set.Get(old.ID).State != camv1.KeyRetiring {
 		t.Fatalf("after publishAhead the ES256 key signs: %s", mustJSON(t, st.policy.Status.Keys))
+	}
+	if n := testutil.ToFloat64(h.r.Metrics.rotations.WithLabelValues(h.ns, "alg", keys.ReasonAlgorithmChanged)); n != 1 {
+		t.Errorf("rotations_total{reason=AlgorithmChanged} = %v, want 1", n)
 	}
 }
 
