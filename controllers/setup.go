@@ -55,9 +55,14 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.TokenServiceAddress == "" {
 		return nil
 	}
+	rejections := issuer.NewRejectionsMetric()
+	if err := metrics.Registry.Register(rejections); err != nil {
+		return fmt.Errorf("register token service metrics: %w", err)
+	}
 	svc := &issuer.Server{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
 		ServiceURL: o.TokenServiceURL, DefaultPolicy: o.DefaultPolicy, Log: mgr.GetLogger().WithName("token-service"),
+		Rejections: rejections,
 	}
 	if err := mgr.Add(tokenService{addr: o.TokenServiceAddress, server: svc}); err != nil {
 		return fmt.Errorf("add the token service: %w", err)

@@ -54,7 +54,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request, p *policy) {
 	}
 	got, err := v.Verify(raw)
 	if err != nil {
-		s.Log.Info("Access token refused", "policy", p.Namespace+"/"+p.Name, "reason", reasonOf(err))
+		s.rejected(p, "userinfo", err)
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		fail(w, http.StatusUnauthorized, "unauthorized")
 		return

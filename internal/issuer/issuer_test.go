@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -110,7 +111,7 @@ func newServiceWith(t *testing.T, cost int, withDefault bool, mutate func(*camv1
 		}
 	}
 	log := funcr.New(func(prefix, args string) { _, _ = s.logs.Write([]byte(prefix + " " + args + "\n")) }, funcr.Options{Verbosity: 10})
-	s.srv = &issuer.Server{Client: env.Client, APIReader: env.Client, Clock: s.clock, ServiceURL: ts.URL, Log: log}
+	s.srv = &issuer.Server{Client: env.Client, APIReader: env.Client, Clock: s.clock, ServiceURL: ts.URL, Log: log, Rejections: issuer.NewRejectionsMetric()}
 	if withDefault {
 		s.srv.DefaultPolicy = types.NamespacedName{Namespace: s.ns, Name: "home"}
 	}
@@ -186,6 +187,12 @@ func TestLoginServesStandardTokens(t *testing.T) {
 		}
 	}
 
+	if n := testutil.ToFloat64(s.srv.Rejections.WithLabelValues("userinfo", "wrong_type")); n != 1 {
+		t.Errorf("the refresh token at userinfo counted %v times as wrong_type, want 1", n)
+	}
+	if n := testutil.ToFloat64(s.srv.Rejections.WithLabelValues("userinfo", "malformed")); n != 2 {
+		t.Errorf("the malformed tokens counted %v times, want 2", n)
+	}
 	disc := s.do(http.MethodGet, s.path(".well-known/openid-configuration"), "")
 	if disc.status != http.StatusOK || disc.body["issuer"] != s.url+"/policies/"+s.ns+"/home" || disc.body["jwks_uri"] != s.path("jwks.json") {
 		t.Fatalf("discovery: %s", disc.raw)

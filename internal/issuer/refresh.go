@@ -43,7 +43,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, p *policy) {
 	}
 	got, err := v.Verify(req.RefreshToken)
 	if err != nil {
-		s.Log.Info("Refresh refused", "policy", p.Namespace+"/"+p.Name, "reason", reasonOf(err))
+		s.rejected(p, "refresh", err)
 		fail(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}

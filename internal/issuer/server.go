@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -40,8 +41,27 @@ type Server struct {
 	// DefaultPolicy answers /api/login and /api/refresh.
 	DefaultPolicy types.NamespacedName
 	Log           logr.Logger
+	// Rejections counts refused tokens by the verifier's reason code; nil counts nothing.
+	Rejections *prometheus.CounterVec
 
 	limits *limiter
+}
+
+// NewRejectionsMetric is the counter of refused tokens by reason, for Server.Rejections.
+func NewRejectionsMetric() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "camfleet_token_rejections_total",
+		Help: "Tokens the token service refused, by endpoint and the verifier's reason code.",
+	}, []string{"endpoint", "reason"})
+}
+
+// rejected logs and counts a refused token: the reason code only, never the token.
+func (s *Server) rejected(p *policy, endpoint string, err error) {
+	reason := reasonOf(err)
+	s.Log.Info("Token refused", "policy", p.Namespace+"/"+p.Name, "endpoint", endpoint, "reason", reason)
+	if s.Rejections != nil {
+		s.Rejections.WithLabelValues(endpoint, reason).Inc()
+	}
 }
 
 // Handler routes the token service API.
