@@ -52,6 +52,15 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err := tp.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the TokenPolicy controller: %w", err)
 	}
+	at := &AccessTokenReconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("camfleet-controller"),
+		Clock:           o.Clock,
+		TokenServiceURL: o.TokenServiceURL,
+	}
+	if err := at.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the AccessToken controller: %w", err)
+	}
 	if o.TokenServiceAddress == "" {
 		return nil
 	}

@@ -33,7 +33,7 @@ type AccessTokenSpec struct {
 	// not exceed the policy's maxTTL.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+)$')",message="must be a duration such as 24h"
-	TTL **metav1.Duration `json:"ttl,omitempty"`
+	TTL *metav1.Duration `json:"ttl,omitempty"`
 
 	// nonExpiring asks for a token without expiry; the policy must allow it
 	// (spec.tokens.allowNonExpiring). Revoke it by listing its ID in the policy.

@@ -78,12 +78,8 @@ func (in *AccessTokenSpec) DeepCopyInto(out *AccessTokenSpec) {
 	}
 	if in.TTL != nil {
 		in, out := &in.TTL, &out.TTL
-		*out = new(*v1.Duration)
-		if **in != nil {
-			in, out := *in, *out
-			*out = new(v1.Duration)
-			**out = **in
-		}
+		*out = new(v1.Duration)
+		**out = **in
 	}
 	if in.RenewBefore != nil {
 		in, out := &in.RenewBefore, &out.RenewBefore
