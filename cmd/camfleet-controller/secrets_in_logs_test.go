@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestNoSecretInAnyLogLine runs the real controller at debug verbosity through a whole story
+// (keys generated, a login, a failed login, a refresh and its reuse, an AccessToken minted and
+// renewed) and searches every line it logged for the passwords, the hash, and every token.
+func TestNoSecretInAnyLogLine(t *testing.T) {
+	ctx := context.Background()
+	ns, err := env.CreateNamespace(ctx, "logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "correct horse battery staple"
+	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	users := &corev1.Secret{Data: map[string][]byte{"alice": hash}}
+	users.Name, users.Namespace = "users", ns
+	short := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+	policy := &camv1.TokenPolicy{Spec: camv1.TokenPolicySpec{
+		Roles: []camv1.Role{{Name: "viewer", Permissions: []camv1.Permission{"camera:*"}}},
+		Users: []camv1.User{{Name: "alice", Roles: []string{"viewer"}, PasswordSecretRef: camv1.SecretKeyReference{Name: "users", Key: "alice"}}},
+	}}
+	policy.Name, policy.Namespace = "home", ns
+	at := &camv1.AccessToken{Spec: camv1.AccessTokenSpec{PolicyName: "home", Subject: "worker", Roles: []string{"viewer"},
+		TTL: short(6 * time.Second), RenewBefore: short(3 * time.Second), SecretName: "worker-token"}}
+	at.Name, at.Namespace = "worker", ns
+	for _, o := range []client.Object{users, policy, at} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	bin := build(t)
+	tokens := freeAddr(t)
+	var logs lockedBuffer
+	cmd := exec.Command(bin, "--kubeconfig", env.Kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", freeAddr(t),
+		"--token-service-bind-address", tokens, "--token-service-url", "http://"+tokens, "--default-token-policy", ns+"/home", "--zap-log-level", "debug")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	post := func(path, body string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(waitCtx, http.MethodPost, "http://"+tokens+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		out := map[string]any{}
+		_ = json.Unmarshal(raw, &out)
+		return out
+	}
+	get(waitCtx, t, "http://"+tokens+"/healthz")
+	// The first login waits for the policy's first key.
+	var login map[string]any
+	for login == nil || login["access_token"] == nil {
+		if waitCtx.Err() != nil {
+			t.Fatalf("no successful login; logs:\n%s", logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+		login = post("/api/login", `{"user":"alice","pass":"`+password+`"}`)
+	}
+	post("/api/login", `{"user":"alice","pass":"not the password"}`)
+	refreshed := post("/api/refresh", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`)
+	post("/api/refresh", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`) // reuse
+
+	// The AccessToken is minted, then renewed: two different tokens pass through the Secret.
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		if waitCtx.Err() != nil {
+			t.Fatalf("the AccessToken was not minted and renewed; logs:\n%s", logs.String())
+		}
+		var s corev1.Secret
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker-token"}, &s); err == nil && len(s.Data["token"]) > 0 {
+			seen[string(s.Data["token"])] = true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var keySecret corev1.Secret
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "home-signing-keys"}, &keySecret); err != nil {
+		t.Fatal(err)
+	}
+
+	secrets := []string{password, "not the password", string(hash)}
+	for _, m := range []map[string]any{login, refreshed} {
+		for _, k := range []string{"access_token", "refresh_token"} {
+			if s, ok := m[k].(string); ok {
+				secrets = append(secrets, s)
+			}
+		}
+	}
+	for tok := range seen {
+		secrets = append(secrets, tok)
+	}
+	for name, pem := range keySecret.Data {
+		if strings.HasSuffix(name, ".pem") {
+			secrets = append(secrets, strings.Split(string(pem), "\n")[1])
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, "Login succeeded") || !strings.Contains(out, "Refresh token reused") || strings.Count(out, "\n") < 20 {
+		t.Fatalf("the run logged too little to prove anything:\n%s", out)
+	}
+	for _, s := range secrets {
+		for _, part := range append([]string{s}, strings.Split(s, ".")...) {
+			if len(part) >= 16 && strings.Contains(out, part) {
+				t.Fatalf("a secret (%d chars) appears in the controller's logs", len(part))
+			}
+		}
+	}
+}
