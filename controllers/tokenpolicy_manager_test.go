@@ -78,8 +78,9 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// TestFleetWideRotation annotates every policy with kubectl, as the README tells users to:
-// each of 20 policies rotates exactly once for one value, and again for the next.
+// TestFleetWideRotation annotates every policy in the cluster with kubectl (--all -A), as the
+// README tells users to: each of 20 policies rotates exactly once for one value, and again for
+// the next.
 func TestFleetWideRotation(t *testing.T) {
 	ns := env.Namespace(t)
 	km, _ := startManager(t, ns)
@@ -120,7 +121,7 @@ func TestFleetWideRotation(t *testing.T) {
 	}
 	annotate := func(value string) {
 		t.Helper()
-		cmd := exec.Command(env.Kubectl(), "--kubeconfig", env.Kubeconfig, "annotate", "tokenpolicies", "--all", "-n", ns, "--overwrite", camv1.AnnotationRotate+"="+value)
+		cmd := exec.Command(env.Kubectl(), "--kubeconfig", env.Kubeconfig, "annotate", "tokenpolicies", "--all", "-A", "--overwrite", camv1.AnnotationRotate+"="+value)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("kubectl annotate: %v\n%s", err, out)
 		}
