@@ -12,9 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/token"
@@ -432,27 +430,6 @@ func (r *AccessTokenReconciler) patchStatus(ctx context.Context, base *camv1.Acc
 		setTokenStatus(&at.Status, run.current, o.Renewal)
 		at.Status.ObservedGeneration = at.Generation
 	}
-	conds := accessTokenConditions(o)
-	for _, c := range conds {
-		c.ObservedGeneration = at.Generation
-		c.LastTransitionTime = metav1.NewTime(run.now)
-		meta.SetStatusCondition(&at.Status.Conditions, c)
-	}
-	for _, gone := range []string{camv1.ConditionReconciling, camv1.ConditionStalled} {
-		if meta.FindStatusCondition(conds, gone) == nil {
-			meta.RemoveStatusCondition(&at.Status.Conditions, gone)
-		}
-	}
-	patch := client.MergeFrom(base)
-	data, err := patch.Data(at)
-	if err != nil {
-		return fmt.Errorf("status patch of %s: %w", client.ObjectKeyFromObject(at), err)
-	}
-	if string(data) == "{}" {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, at, patch); err != nil {
-		return fmt.Errorf("patch status of %s: %w", client.ObjectKeyFromObject(at), err)
-	}
-	return nil
+	applyConditions(&at.Status.Conditions, accessTokenConditions(o), at.Generation, run.now, camv1.ConditionReconciling, camv1.ConditionStalled)
+	return patchStatus(ctx, r.Client, at, base)
 }

@@ -7,9 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
@@ -20,7 +18,6 @@ import (
 // patch, only when it changed: a settled policy costs no write.
 func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.TokenPolicy, run *policyRun, reconcileErr error) error {
 	p := run.policy
-	now := metav1.NewTime(run.now)
 	if run.set != nil && run.params.Period > 0 {
 		setKeyStatus(&p.Status, run.set, run.params, agentsHoldingActive(run))
 		p.Status.SecretName, p.Status.ConfigMapName = secretName(p), configMapName(p)
@@ -29,35 +26,15 @@ func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.Tok
 			p.Status.LastRotateRequest = run.set.RotateRequest
 		}
 	}
-	conds := policyConditions(p, run, reconcileErr)
-	for _, c := range conds {
-		c.ObservedGeneration = p.Generation
-		c.LastTransitionTime = now
-		meta.SetStatusCondition(&p.Status.Conditions, c)
-	}
-	for _, gone := range []string{camv1.ConditionReconciling, camv1.ConditionStalled, camv1.ConditionAgentsInSync} {
-		if meta.FindStatusCondition(conds, gone) == nil {
-			meta.RemoveStatusCondition(&p.Status.Conditions, gone)
-		}
-	}
+	applyConditions(&p.Status.Conditions, policyConditions(p, run, reconcileErr), p.Generation, run.now,
+		camv1.ConditionReconciling, camv1.ConditionStalled, camv1.ConditionAgentsInSync)
 	if reconcileErr == nil {
 		p.Status.ObservedGeneration = p.Generation
 		if a := run.set.Active(); a != nil {
 			r.Metrics.activeKey(p, a.Activates)
 		}
 	}
-	patch := client.MergeFrom(base)
-	data, err := patch.Data(p)
-	if err != nil {
-		return fmt.Errorf("status patch of %s: %w", client.ObjectKeyFromObject(p), err)
-	}
-	if string(data) == "{}" {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, p, patch); err != nil {
-		return fmt.Errorf("patch status of %s: %w", client.ObjectKeyFromObject(p), err)
-	}
-	return nil
+	return patchStatus(ctx, r.Client, p, base)
 }
 
 // setKeyStatus mirrors the key set into status: public facts only (kids, states, times).
