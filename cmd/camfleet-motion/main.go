@@ -21,10 +21,8 @@ import (
 
 	"github.com/camfleet/camfleet/agent/mjpeg"
 	"github.com/camfleet/camfleet/agent/motion"
+	"github.com/camfleet/camfleet/internal/cli"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -65,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *showVer {
-		fmt.Fprintf(stdout, "camfleet-motion %s\n", version)
+		fmt.Fprintf(stdout, "camfleet-motion %s\n", cli.Version)
 		return 0
 	}
 	s.Mask = masks

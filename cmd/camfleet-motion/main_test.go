@@ -66,7 +66,7 @@ func TestRun(t *testing.T) {
 		{"frames", []string{"-print", "frames", "--event-gap", "5", path}, 0, regexp.MustCompile(`(?s)^frame=0 area=0 .*reset=true.*frame=12 area=\d+ .*event=start.*event start=10 end=29`), summary, false},
 		{"mask hides it", []string{"--event-gap", "5", "--mask", "0,250,1000,400", path}, 0, regexp.MustCompile(`^$`), regexp.MustCompile(`events=0`), false},
 		{"help", []string{"--help"}, 0, regexp.MustCompile(`(?s)Usage: camfleet-motion.*-threshold`), regexp.MustCompile(`^$`), false},
-		{"version", []string{"--version"}, 0, regexp.MustCompile(`^camfleet-motion dev\n$`), regexp.MustCompile(`^$`), false},
+		{"version", []string{"--version"}, 0, regexp.MustCompile(`^camfleet-motion v0\.0\.0-dev\n$`), regexp.MustCompile(`^$`), false},
 		{"bad flag", []string{"--thresold", "3", path}, 2, regexp.MustCompile(`^$`), regexp.MustCompile(`^camfleet-motion: flag provided but not defined: -thresold \(see --help\)\n$`), true},
 		{"bad mask", []string{"--mask", "1,2,3", path}, 2, regexp.MustCompile(`^$`), regexp.MustCompile(`want x,y,width,height`), true},
 		{"bad setting", []string{"--threshold", "0", path}, 2, regexp.MustCompile(`^$`), regexp.MustCompile(`threshold 0 is out of range`), true},
