@@ -305,6 +305,37 @@ func (s *jsonScanner) literal(word string) bool {
 	return true
 }
 
+// elements walks the JSON array at the current position: each is called at every element and
+// must consume it, reporting whether it was well formed. The walk checks the commas and the
+// closing bracket, so callers deal with elements only.
+func (s *jsonScanner) elements(each func() bool) bool {
+	if s.peek() != '[' {
+		return false
+	}
+	s.i++
+	s.skipWS()
+	if s.peek() == ']' {
+		s.i++
+		return true
+	}
+	for {
+		s.skipWS()
+		if !each() {
+			return false
+		}
+		s.skipWS()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
 // skipValue checks and skips any value, bounding nesting at maxDepth. Nested
 // objects are checked for syntax but not for duplicate names: only the top
 // level carries meaning for us.
@@ -326,28 +357,7 @@ func (s *jsonScanner) skipValue(depth int) bool {
 	case c == 'n':
 		return s.literal("null")
 	case c == '[':
-		s.i++
-		s.skipWS()
-		if s.peek() == ']' {
-			s.i++
-			return true
-		}
-		for {
-			s.skipWS()
-			if !s.skipValue(depth + 1) {
-				return false
-			}
-			s.skipWS()
-			switch s.peek() {
-			case ',':
-				s.i++
-			case ']':
-				s.i++
-				return true
-			default:
-				return false
-			}
-		}
+		return s.elements(func() bool { return s.skipValue(depth + 1) })
 	case c == '{':
 		s.i++
 		s.skipWS()

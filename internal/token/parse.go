@@ -199,41 +199,21 @@ func (s *jsonScanner) audience(c *claims) (ok, good bool) {
 	default:
 		return s.skipValue(0), false
 	}
-	s.i++
-	s.skipWS()
-	if s.peek() == ']' {
-		s.i++
-		return true, true
-	}
 	good = true
-	for n := 0; ; n++ {
-		s.skipWS()
-		if n >= maxPerms {
-			return false, false
+	n := 0
+	ok = s.elements(func() bool {
+		if n++; n > maxPerms {
+			return false
 		}
-		if s.peek() == '"' {
-			v, ok := s.stringValue()
-			if !ok {
-				return false, false
-			}
-			c.audMatches = c.audMatches || audienceMatches(v, c.audiences)
-		} else {
-			if !s.skipValue(1) {
-				return false, false
-			}
+		if s.peek() != '"' {
 			good = false
+			return s.skipValue(1)
 		}
-		s.skipWS()
-		switch s.peek() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return true, good
-		default:
-			return false, false
-		}
-	}
+		v, ok := s.stringValue()
+		c.audMatches = c.audMatches || (ok && audienceMatches(v, c.audiences))
+		return ok
+	})
+	return ok, ok && good
 }
 
 func audienceMatches(v []byte, ours []string) bool {
@@ -245,45 +225,25 @@ func audienceMatches(v []byte, ours []string) bool {
 	return false
 }
 
-// permissions reads "perms" as an array of strings.
+// permissions reads "perms" as an array of strings; more than maxPerms entries, or one that is
+// not a string, make the claim bad.
 func (s *jsonScanner) permissions(c *claims) (ok, good bool) {
 	if s.peek() != '[' {
 		return s.skipValue(0), false
 	}
-	s.i++
-	s.skipWS()
-	if s.peek() == ']' {
-		s.i++
-		return true, true
-	}
 	good = true
-	for {
-		s.skipWS()
-		if s.peek() == '"' {
-			v, ok := s.stringValue()
-			if !ok {
-				return false, false
-			}
-			if len(c.perms) >= maxPerms {
-				good = false
-			} else {
-				c.perms = append(c.perms, string(v))
-			}
-		} else {
-			if !s.skipValue(1) {
-				return false, false
-			}
+	ok = s.elements(func() bool {
+		if s.peek() != '"' {
+			good = false
+			return s.skipValue(1)
+		}
+		v, ok := s.stringValue()
+		if ok && len(c.perms) < maxPerms {
+			c.perms = append(c.perms, string(v))
+		} else if ok {
 			good = false
 		}
-		s.skipWS()
-		switch s.peek() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return true, good
-		default:
-			return false, false
-		}
-	}
+		return ok
+	})
+	return ok, ok && good
 }
