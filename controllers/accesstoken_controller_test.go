@@ -14,14 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
@@ -634,33 +628,7 @@ func TestAccessTokenWaitsForPolicy(t *testing.T) {
 func TestAccessTokenManager(t *testing.T) {
 	ns := env.Namespace(t)
 	ctx := context.Background()
-	opts := CacheOptions()
-	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache: opts, Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := events.NewFakeRecorder(1000)
-	tp := &TokenPolicyReconciler{Client: mgr.GetClient(), Recorder: rec, Clock: clock.RealClock{}}
-	atr := &AccessTokenReconciler{Client: mgr.GetClient(), Recorder: rec, Clock: clock.RealClock{}}
-	if err := tp.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := atr.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	startManager(t, ns)
 
 	at := &camv1.AccessToken{Spec: camv1.AccessTokenSpec{PolicyName: "tp", Subject: "cloud-worker", SecretName: "worker-token"}}
 	at.Name, at.Namespace = "worker", ns

@@ -26,8 +26,9 @@ import (
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 )
 
-// startManager runs the TokenPolicy controller the way the binary does (restricted caches,
-// real clock, real Event recorder), watching one namespace, until the test ends.
+// startManager runs the TokenPolicy and AccessToken controllers the way the binary does
+// (restricted caches, real clock, real Event recorder), watching one namespace, until the test
+// ends.
 func startManager(t *testing.T, ns string) (*KeyMetrics, ctrl.Manager) {
 	t.Helper()
 	opts := CacheOptions()
@@ -48,6 +49,10 @@ func startManager(t *testing.T, ns string) (*KeyMetrics, ctrl.Manager) {
 	}
 	r := &TokenPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("camfleet-controller"), Clock: clock.RealClock{}, Metrics: km}
 	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	at := &AccessTokenReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("camfleet-controller"), Clock: clock.RealClock{}}
+	if err := at.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
