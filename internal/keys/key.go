@@ -83,23 +83,9 @@ func Generate(alg camv1.SigningAlgorithm, rsaBits int, random io.Reader, now tim
 // camfleet publishes. It is the verifier's own function, so signer and verifier agree.
 func Thumbprint(pub crypto.PublicKey) (string, error) { return token.Thumbprint(pub) }
 
-// algorithmOf says which signing algorithm a private key's type can serve, and checks its
-// strength.
+// algorithmOf says which signing algorithm a private key can serve, and checks its strength,
+// by the verifier's own rule.
 func algorithmOf(signer crypto.Signer) (camv1.SigningAlgorithm, error) {
-	switch k := signer.(type) {
-	case ed25519.PrivateKey:
-		return camv1.AlgorithmEdDSA, nil
-	case *ecdsa.PrivateKey:
-		if k.Curve != elliptic.P256() {
-			return "", fmt.Errorf("ECDSA key on curve %s, want P-256", k.Curve.Params().Name)
-		}
-		return camv1.AlgorithmES256, nil
-	case *rsa.PrivateKey:
-		if k.N.BitLen() < MinRSABits {
-			return "", fmt.Errorf("RSA key of %d bits, under the minimum of %d", k.N.BitLen(), MinRSABits)
-		}
-		return camv1.AlgorithmRS256, nil
-	default:
-		return "", fmt.Errorf("unsupported private key type %T", signer)
-	}
+	alg, err := token.AlgorithmOf(signer.Public())
+	return camv1.SigningAlgorithm(alg), err
 }

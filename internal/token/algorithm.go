@@ -1,5 +1,14 @@
 package token
 
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"fmt"
+)
+
 // Algorithm is a JWS signature algorithm ("alg"). Only asymmetric algorithms
 // are allowed: an agent must never hold material that can sign, which rules
 // out HMAC, and "none" is never a signature.
@@ -26,6 +35,27 @@ const (
 
 // minRSABits is the smallest RSA modulus accepted, per NIST SP 800-57.
 const minRSABits = 2048
+
+// AlgorithmOf is the one algorithm a public key may verify (and its private half sign): EdDSA
+// for Ed25519, ES256 for P-256, RS256 for RSA of at least 2048 bits. Other keys are refused.
+func AlgorithmOf(pub crypto.PublicKey) (Algorithm, error) {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return EdDSA, nil
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return "", fmt.Errorf("ECDSA key on curve %s, want P-256", k.Curve.Params().Name)
+		}
+		return ES256, nil
+	case *rsa.PublicKey:
+		if k.N.BitLen() < minRSABits {
+			return "", fmt.Errorf("RSA key of %d bits, under the minimum of %d", k.N.BitLen(), minRSABits)
+		}
+		return RS256, nil
+	default:
+		return "", fmt.Errorf("unsupported key type %T", pub)
+	}
+}
 
 // Valid reports whether a is one of the allowed algorithms.
 func (a Algorithm) Valid() bool {

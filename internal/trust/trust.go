@@ -5,11 +5,6 @@
 package trust
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -28,8 +23,8 @@ import (
 // Token types in the header: access tokens follow RFC 9068; refresh tokens have their own so
 // one is never accepted as the other.
 const (
-	AccessType  = "at+jwt"
-	RefreshType = "rt+jwt"
+	AccessType  = token.TypeAccess
+	RefreshType = token.TypeRefresh
 )
 
 // Published is what the controller publishes for a policy in its ConfigMap.
@@ -189,7 +184,7 @@ func parsePublicKey(text string) (token.PublicKey, error) {
 	if err != nil {
 		return token.PublicKey{}, fmt.Errorf("parse PEM public key: %w", err)
 	}
-	alg, err := algorithmFor(pub)
+	alg, err := token.AlgorithmOf(pub)
 	if err != nil {
 		return token.PublicKey{}, err
 	}
@@ -198,22 +193,6 @@ func parsePublicKey(text string) (token.PublicKey, error) {
 		return token.PublicKey{}, err
 	}
 	return token.PublicKey{KeyID: kid, Algorithm: alg, Key: pub}, nil
-}
-
-func algorithmFor(pub crypto.PublicKey) (token.Algorithm, error) {
-	switch k := pub.(type) {
-	case ed25519.PublicKey:
-		return token.EdDSA, nil
-	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() {
-			return "", errors.New("ECDSA keys must be on P-256")
-		}
-		return token.ES256, nil
-	case *rsa.PublicKey:
-		return token.RS256, nil
-	default:
-		return "", fmt.Errorf("unsupported public key type %T", pub)
-	}
 }
 
 // Permissions are what a verified token grants under a policy: the permissions our own
