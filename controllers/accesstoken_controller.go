@@ -25,6 +25,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/publication"
 	"github.com/camfleet/camfleet/internal/token"
 	"github.com/camfleet/camfleet/internal/trust"
 )
@@ -127,7 +128,7 @@ func (r *AccessTokenReconciler) loadPolicy(ctx context.Context, run *tokenRun) e
 func (r *AccessTokenReconciler) loadKeys(ctx context.Context, run *tokenRun) error {
 	p := run.policy
 	sec, cm := &corev1.Secret{}, &corev1.ConfigMap{}
-	for name, o := range map[string]client.Object{secretName(p): sec, configMapName(p): cm} {
+	for name, o := range map[string]client.Object{publication.SecretName(p.Name): sec, publication.ConfigMapName(p.Name): cm} {
 		err := r.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, o)
 		if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(o, p)) {
 			run.waiting = fmt.Sprintf("TokenPolicy %s has not published its keys yet", p.Name)
@@ -139,7 +140,7 @@ func (r *AccessTokenReconciler) loadKeys(ctx context.Context, run *tokenRun) err
 	}
 	set, _ := keys.Decode(sec.Data, run.now)
 	active := set.Active()
-	pub := trust.Published{JWKS: []byte(cm.Data[keys.JWKSKey]), Revoked: []byte(cm.Data[RevokedKey])}
+	pub := publication.FromConfigMap(cm)
 	jwks, err := token.ParseJWKS(pub.JWKS)
 	if active == nil || err != nil {
 		run.waiting = fmt.Sprintf("TokenPolicy %s has no active key", p.Name)
@@ -248,7 +249,7 @@ func (r *AccessTokenReconciler) writeSecret(ctx context.Context, run *tokenRun) 
 	if !t.Expiry.IsZero() {
 		expiry = t.Expiry.Format(time.RFC3339)
 	}
-	labels := map[string]string{LabelManagedBy: ManagedBy, LabelAccessToken: labelValue(at.Name)}
+	labels := map[string]string{publication.LabelManagedBy: publication.ManagedBy, LabelAccessToken: labelValue(at.Name)}
 	annotations := map[string]string{AnnotationTokenID: t.ID, AnnotationKeyID: t.KeyID, AnnotationInputsHash: run.want.InputsHash}
 	s := run.secret
 	if s == nil {
@@ -351,8 +352,8 @@ func (r *AccessTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return r.tokensOfPolicy(ctx, o.GetNamespace(), o.GetName())
 		})).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			policy := o.GetLabels()[LabelPolicy]
-			if policy == "" || o.GetName() != policy+"-jwks" {
+			policy := publication.PolicyOfConfigMap(o)
+			if policy == "" {
 				return nil
 			}
 			return r.tokensOfPolicy(ctx, o.GetNamespace(), policy)

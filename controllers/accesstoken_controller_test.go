@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
-	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/publication"
 	"github.com/camfleet/camfleet/internal/token"
 	"github.com/camfleet/camfleet/internal/trust"
 )
@@ -152,7 +152,7 @@ func (th *tokenHarness) verifier(policy string) *token.Verifier {
 	if p.Status.Issuer != trust.Issuer(p, th.at.TokenServiceURL) {
 		th.t.Fatalf("policy status issuer %q, the AccessToken controller signs for %q", p.Status.Issuer, trust.Issuer(p, th.at.TokenServiceURL))
 	}
-	v, _, err := trust.Verifier(p, p.Status.Issuer, trust.Published{JWKS: []byte(cm.Data[keys.JWKSKey]), Revoked: []byte(cm.Data[RevokedKey])}, trust.AccessType, th.clock)
+	v, _, err := trust.Verifier(p, p.Status.Issuer, trust.Published{JWKS: []byte(cm.Data[publication.JWKSKey]), Revoked: []byte(cm.Data[publication.RevokedKey])}, trust.AccessType, th.clock)
 	if err != nil {
 		th.t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestAccessTokenMint(t *testing.T) {
 	if s == nil {
 		t.Fatal("no Secret written")
 	}
-	if s.Type != AccessTokenSecretType || !metav1.IsControlledBy(s, at) || s.Labels[LabelManagedBy] != ManagedBy || s.Labels[LabelAccessToken] != "worker" {
+	if s.Type != AccessTokenSecretType || !metav1.IsControlledBy(s, at) || s.Labels[publication.LabelManagedBy] != publication.ManagedBy || s.Labels[LabelAccessToken] != "worker" {
 		t.Errorf("Secret type %q owners %v labels %v", s.Type, s.OwnerReferences, s.Labels)
 	}
 	got := th.verify("worker", "tp")
@@ -499,8 +499,8 @@ func TestAccessTokenRevocation(t *testing.T) {
 	}
 	th.settle("tp")
 	var cm corev1.ConfigMap
-	if err := env.Client.Get(ctx, th.key("tp-jwks"), &cm); err != nil || !strings.Contains(cm.Data[RevokedKey], `"`+jti+`"`) {
-		t.Fatalf("revoked.json %q does not list %s (%v)", cm.Data[RevokedKey], jti, err)
+	if err := env.Client.Get(ctx, th.key("tp-jwks"), &cm); err != nil || !strings.Contains(cm.Data[publication.RevokedKey], `"`+jti+`"`) {
+		t.Fatalf("revoked.json %q does not list %s (%v)", cm.Data[publication.RevokedKey], jti, err)
 	}
 	if _, err := th.verifier("tp").Verify(revoked); token.ReasonOf(err) != token.ReasonRevoked {
 		t.Fatalf("the revoked token gives %v, want revoked", err)

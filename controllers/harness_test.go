@@ -21,6 +21,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/publication"
 )
 
 // t0 is where every fake clock starts.
@@ -137,7 +138,7 @@ func (h *harness) state(name string) state {
 	}
 	var cm corev1.ConfigMap
 	if err := env.Client.Get(ctx, h.key(name+"-jwks"), &cm); err == nil {
-		st.raw = cm.Data[keys.JWKSKey]
+		st.raw = cm.Data[publication.JWKSKey]
 		set, err := jwk.Parse([]byte(st.raw))
 		if err != nil {
 			h.t.Fatalf("published JWKS does not parse: %v", err)

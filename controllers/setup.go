@@ -12,23 +12,21 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/camfleet/camfleet/internal/issuer"
+	"github.com/camfleet/camfleet/internal/publication"
 )
 
 // Options configure every reconciler the controller binary runs.
 type Options struct {
-	// TokenServiceAddress is where the token service listens; empty turns it off.
-	TokenServiceAddress string
-	TokenServiceURL     string
-	DefaultPolicy       types.NamespacedName
-	Clock               clock.Clock
+	TokenServiceURL string
+	DefaultPolicy   types.NamespacedName
+	Clock           clock.Clock
 }
 
 // CacheOptions restrict the manager's Secret and ConfigMap caches to the objects camfleet
 // owns: the controller never holds other Secrets in memory, and a cluster with thousands of
 // ConfigMaps costs it nothing.
 func CacheOptions() cache.Options {
-	owned := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy})
+	owned := labels.SelectorFromSet(labels.Set{publication.LabelManagedBy: publication.ManagedBy})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}:    {Label: owned},
 		&corev1.ConfigMap{}: {Label: owned},
@@ -48,6 +46,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		TokenServiceURL: o.TokenServiceURL,
 		DefaultPolicy:   o.DefaultPolicy,
 		Metrics:         km,
+		APIReader:       mgr.GetAPIReader(),
 	}
 	if err := tp.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the TokenPolicy controller: %w", err)
@@ -60,21 +59,6 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	if err := at.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the AccessToken controller: %w", err)
-	}
-	if o.TokenServiceAddress == "" {
-		return nil
-	}
-	rejections := issuer.NewRejectionsMetric()
-	if err := metrics.Registry.Register(rejections); err != nil {
-		return fmt.Errorf("register token service metrics: %w", err)
-	}
-	svc := &issuer.Server{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
-		ServiceURL: o.TokenServiceURL, DefaultPolicy: o.DefaultPolicy, Log: mgr.GetLogger().WithName("token-service"),
-		Rejections: rejections,
-	}
-	if err := mgr.Add(tokenService{addr: o.TokenServiceAddress, server: svc}); err != nil {
-		return fmt.Errorf("add the token service: %w", err)
 	}
 	return nil
 }

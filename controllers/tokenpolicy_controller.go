@@ -23,6 +23,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/publication"
 )
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
@@ -43,7 +44,14 @@ type TokenPolicyReconciler struct {
 	// DefaultPolicy governs Cameras that name no policy.
 	DefaultPolicy types.NamespacedName
 	Metrics       *KeyMetrics
+	// APIReader reads external issuers' JWKS ConfigMaps, which the label-restricted cache
+	// does not hold; Client when nil.
+	APIReader client.Reader
 }
+
+// externalRecheck is how often a policy with ConfigMap-published external keys is reread:
+// those ConfigMaps are not ours, so no watch tells us they changed.
+const externalRecheck = 5 * time.Minute
 
 // policyRun is one reconcile of one policy: what was read, decided and written, so the phases
 // stay small and the status is computed once at the end.
@@ -57,6 +65,8 @@ type policyRun struct {
 	cameras  []*camv1.Camera
 	problems []keys.Problem
 	waiting  keys.Decision
+	// external is each trusted external issuer as verifiers see it, keys resolved.
+	external []camv1.ExternalIssuerStatus
 	now      time.Time
 }
 
@@ -76,7 +86,7 @@ func (r *TokenPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}()
 
 	for _, phase := range []func(context.Context, *policyRun) error{
-		r.resolveParams, r.loadKeys, r.countAgents, r.evolveKeys, r.storeKeys, r.publishKeys, r.recordPublication,
+		r.resolveParams, r.loadKeys, r.countAgents, r.evolveKeys, r.storeKeys, r.publishKeys, r.recordPublication, r.resolveExternal,
 	} {
 		if err := phase(ctx, run); err != nil {
 			if errors.Is(err, errInvalidSpec) {
@@ -87,6 +97,9 @@ func (r *TokenPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	if next := keys.NextDeadline(run.set, run.params, run.agents, run.now); !next.IsZero() {
 		res.RequeueAfter = max(next.Sub(run.now), time.Second)
+	}
+	if hasConfigMapIssuer(policy) && (res.RequeueAfter == 0 || res.RequeueAfter > externalRecheck) {
+		res.RequeueAfter = externalRecheck
 	}
 	return res, nil
 }
@@ -128,13 +141,13 @@ var errInvalidSpec = errors.New("invalid spec")
 // published, and healed by the phases that follow.
 func (r *TokenPolicyReconciler) loadKeys(ctx context.Context, run *policyRun) error {
 	run.secret = &corev1.Secret{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: run.policy.Namespace, Name: secretName(run.policy)}, run.secret)
+	err := r.Get(ctx, client.ObjectKey{Namespace: run.policy.Namespace, Name: publication.SecretName(run.policy.Name)}, run.secret)
 	switch {
 	case apierrors.IsNotFound(err):
 		run.secret = nil
 		run.set = &keys.Set{}
 		if len(run.policy.Status.Keys) > 0 {
-			run.problems = append(run.problems, keys.Problem{Reason: "SigningKeysLost", Message: fmt.Sprintf("the signing-key Secret %s was deleted; new keys replace the lost ones", secretName(run.policy))})
+			run.problems = append(run.problems, keys.Problem{Reason: "SigningKeysLost", Message: fmt.Sprintf("the signing-key Secret %s was deleted; new keys replace the lost ones", publication.SecretName(run.policy.Name))})
 			r.event(run.policy, corev1.EventTypeWarning, "SigningKeysLost", "LoadKeys", "%s", run.problems[0].Message)
 		}
 		return nil
@@ -230,18 +243,5 @@ func (r *TokenPolicyReconciler) policyOfCamera(_ context.Context, o client.Objec
 	if !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: governingPolicy(cam, r.DefaultPolicy)}}
-}
-
-// governingPolicy is the TokenPolicy whose tokens a Camera accepts.
-func governingPolicy(cam *camv1.Camera, def types.NamespacedName) types.NamespacedName {
-	ref := cam.Spec.TokenPolicyRef
-	if ref == nil {
-		return def
-	}
-	ns := ref.Namespace
-	if ns == "" {
-		ns = cam.Namespace
-	}
-	return types.NamespacedName{Namespace: ns, Name: ref.Name}
+	return []reconcile.Request{{NamespacedName: publication.GoverningPolicy(cam, r.DefaultPolicy)}}
 }

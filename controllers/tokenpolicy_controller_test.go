@@ -3,9 +3,13 @@ package controllers
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,6 +28,8 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/publication"
+	"github.com/camfleet/camfleet/internal/token"
 )
 
 // sign makes a token with the key, as the token service will: kid in the header.
@@ -59,11 +65,11 @@ func TestInvariant4_PublicKeysForEveryAlgorithm(t *testing.T) {
 		p := h.policy(name, alg)
 		h.settle(name)
 		st := h.checkInvariants(name)
-		if st.secret.Type != keys.SecretType || !metav1.IsControlledBy(st.secret, p) || st.secret.Labels[LabelManagedBy] != ManagedBy {
+		if st.secret.Type != keys.SecretType || !metav1.IsControlledBy(st.secret, p) || st.secret.Labels[publication.LabelManagedBy] != publication.ManagedBy {
 			t.Errorf("%s: Secret type %q, owners %v, labels %v", alg, st.secret.Type, st.secret.OwnerReferences, st.secret.Labels)
 		}
 		var cm corev1.ConfigMap
-		if err := env.Client.Get(ctx, h.key(name+"-jwks"), &cm); err != nil || !metav1.IsControlledBy(&cm, p) || cm.Labels[LabelPolicy] != name {
+		if err := env.Client.Get(ctx, h.key(name+"-jwks"), &cm); err != nil || !metav1.IsControlledBy(&cm, p) || cm.Labels[publication.LabelPolicy] != name {
 			t.Errorf("%s: ConfigMap %v owners %v labels %v", alg, err, cm.OwnerReferences, cm.Labels)
 		}
 		var doc struct{ Keys []map[string]any }
@@ -572,5 +578,76 @@ func TestForeignSecretStalls(t *testing.T) {
 	var s corev1.Secret
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(foreign), &s); err != nil || string(s.Data["mine"]) != "keep me" || len(s.Data) != 1 {
 		t.Fatalf("the foreign Secret was touched: %v %v", err, s.Data)
+	}
+}
+
+// TestVerificationInStatus: status carries everything a verifier needs (the same JWKS as the
+// ConfigMap, the revoked IDs, each external issuer's resolved keys with its audience, subject
+// claim and roles) and nothing private anywhere.
+func TestVerificationInStatus(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	pubKey, _, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(pubKey)
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	p := h.policy("verify", camv1.AlgorithmES256, func(p *camv1.TokenPolicy) {
+		p.Spec.Roles = []camv1.Role{{Name: "viewer", Permissions: []camv1.Permission{"camera:stream:*"}}}
+		p.Spec.RevokedTokenIDs = []string{"zz", "aa"}
+		p.Spec.ExternalIssuers = []camv1.ExternalIssuer{
+			{Issuer: "https://ha.example", Audience: "cams", PublicKeys: []string{pemKey}, Roles: []string{"viewer"}, SubjectClaim: "email"},
+			{Issuer: "https://missing.example", JWKSConfigMapRef: &camv1.ConfigMapKeyReference{Name: "nowhere", Key: "jwks.json"}},
+		}
+	})
+	h.settle("verify")
+	st := h.checkInvariants("verify")
+	v := st.policy.Status.Verification
+	if v == nil {
+		t.Fatalf("no verification in status: %s", mustJSON(t, st.policy.Status))
+	}
+	if v.JWKS != st.raw {
+		t.Errorf("status JWKS %s differs from the ConfigMap's %s", v.JWKS, st.raw)
+	}
+	if !slices.Equal(v.RevokedTokenIDs, []string{"aa", "zz"}) {
+		t.Errorf("revoked IDs %v", v.RevokedTokenIDs)
+	}
+	if len(v.ExternalIssuers) != 2 {
+		t.Fatalf("external issuers %s", mustJSON(t, v.ExternalIssuers))
+	}
+	ha, missing := v.ExternalIssuers[0], v.ExternalIssuers[1]
+	ks, err := token.ParseJWKS([]byte(ha.JWKS))
+	if err != nil || ks.Len() != 1 || ha.Audience != "cams" || ha.SubjectClaim != "email" || !slices.Equal(ha.Roles, []string{"viewer"}) {
+		t.Errorf("resolved issuer %s: %v", mustJSON(t, ha), err)
+	}
+	if missing.JWKS != "" || !strings.Contains(missing.Message, "ConfigMap") {
+		t.Errorf("unresolvable issuer published as %s", mustJSON(t, missing))
+	}
+	// Nothing private anywhere in the status document.
+	for _, jwks := range []string{v.JWKS, ha.JWKS} {
+		var set struct{ Keys []map[string]any }
+		if err := json.Unmarshal([]byte(jwks), &set); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range set.Keys {
+			for _, m := range []string{"d", "p", "q", "dp", "dq", "qi", "k", "oth"} {
+				if _, ok := k[m]; ok {
+					t.Errorf("status JWKS holds private member %q", m)
+				}
+			}
+		}
+	}
+	var sec corev1.Secret
+	if err := env.Client.Get(ctx, h.key("verify-signing-keys"), &sec); err != nil {
+		t.Fatal(err)
+	}
+	status := mustJSON(t, st.policy.Status)
+	for name, data := range sec.Data {
+		for _, line := range strings.Split(string(data), "\n") {
+			if len(line) > 20 && !strings.HasPrefix(line, "-----") && strings.Contains(status, line) {
+				t.Errorf("status holds a line of the Secret's %s", name)
+			}
+		}
+	}
+	if st.policy.Status.ObservedGeneration != p.Generation {
+		t.Errorf("observedGeneration %d, want %d", st.policy.Status.ObservedGeneration, p.Generation)
 	}
 }

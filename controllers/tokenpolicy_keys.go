@@ -3,7 +3,6 @@ package controllers
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,23 +14,9 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/publication"
+	"github.com/camfleet/camfleet/internal/trust"
 )
-
-// Labels on every object the controller owns, so its caches and agents select only those.
-const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "camfleet"
-	LabelPolicy    = "camfleet.io/policy"
-	// RevokedKey is the ConfigMap data key of the revoked token IDs, published beside the JWKS.
-	RevokedKey = "revoked.json"
-)
-
-func secretName(p *camv1.TokenPolicy) string    { return p.Name + "-signing-keys" }
-func configMapName(p *camv1.TokenPolicy) string { return p.Name + "-jwks" }
-
-func ownedLabels(p *camv1.TokenPolicy) map[string]string {
-	return map[string]string{LabelManagedBy: ManagedBy, LabelPolicy: p.Name}
-}
 
 // storeKeys writes the key set to the policy's Secret when it changed. A write that loses a
 // race fails on the resourceVersion, and the next reconcile starts again from what is stored,
@@ -46,7 +31,7 @@ func (r *TokenPolicyReconciler) storeKeys(ctx context.Context, run *policyRun) e
 	}
 	if run.secret == nil {
 		s := &corev1.Secret{Type: keys.SecretType, Data: data}
-		s.Name, s.Namespace, s.Labels = secretName(run.policy), run.policy.Namespace, ownedLabels(run.policy)
+		s.Name, s.Namespace, s.Labels = publication.SecretName(run.policy.Name), run.policy.Namespace, publication.OwnedLabels(run.policy.Name)
 		if err := controllerutil.SetControllerReference(run.policy, s, r.Scheme()); err != nil {
 			return err
 		}
@@ -70,24 +55,19 @@ func (r *TokenPolicyReconciler) publishKeys(ctx context.Context, run *policyRun)
 	if err != nil {
 		return fmt.Errorf("render JWKS of %s: %w", client.ObjectKeyFromObject(run.policy), err)
 	}
-	revoked := slices.Clone(run.policy.Spec.RevokedTokenIDs)
-	sort.Strings(revoked)
-	if revoked == nil {
-		revoked = []string{}
-	}
-	rev, err := json.Marshal(revoked)
+	rev, err := publication.RevokedJSON(run.policy.Spec.RevokedTokenIDs)
 	if err != nil {
 		return err
 	}
-	data := map[string]string{keys.JWKSKey: string(jwks), RevokedKey: string(rev)}
+	data := map[string]string{publication.JWKSKey: string(jwks), publication.RevokedKey: string(rev)}
 	cm := &corev1.ConfigMap{}
-	err = r.Get(ctx, client.ObjectKey{Namespace: run.policy.Namespace, Name: configMapName(run.policy)}, cm)
+	err = r.Get(ctx, client.ObjectKey{Namespace: run.policy.Namespace, Name: publication.ConfigMapName(run.policy.Name)}, cm)
 	if client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("read JWKS ConfigMap of %s: %w", client.ObjectKeyFromObject(run.policy), err)
 	}
 	if err != nil {
 		cm = &corev1.ConfigMap{Data: data}
-		cm.Name, cm.Namespace, cm.Labels = configMapName(run.policy), run.policy.Namespace, ownedLabels(run.policy)
+		cm.Name, cm.Namespace, cm.Labels = publication.ConfigMapName(run.policy.Name), run.policy.Namespace, publication.OwnedLabels(run.policy.Name)
 		if err := controllerutil.SetControllerReference(run.policy, cm, r.Scheme()); err != nil {
 			return err
 		}
@@ -119,7 +99,7 @@ func (r *TokenPolicyReconciler) recordPublication(ctx context.Context, run *poli
 		return err
 	}
 	for _, k := range fresh {
-		r.event(run.policy, corev1.EventTypeNormal, "KeyPublished", "Publish", "key %s (%s, %s) is published in ConfigMap %s", k.ID, k.Algorithm, k.State, configMapName(run.policy))
+		r.event(run.policy, corev1.EventTypeNormal, "KeyPublished", "Publish", "key %s (%s, %s) is published in ConfigMap %s", k.ID, k.Algorithm, k.State, publication.ConfigMapName(run.policy.Name))
 	}
 	return nil
 }
@@ -133,7 +113,7 @@ func (r *TokenPolicyReconciler) countAgents(ctx context.Context, run *policyRun)
 	run.cameras = run.cameras[:0]
 	me := client.ObjectKeyFromObject(run.policy)
 	for i := range cams.Items {
-		if governingPolicy(&cams.Items[i], r.DefaultPolicy) == me {
+		if publication.GoverningPolicy(&cams.Items[i], r.DefaultPolicy) == me {
 			run.cameras = append(run.cameras, &cams.Items[i])
 		}
 	}
@@ -166,4 +146,63 @@ func agentsHolding(cams []*camv1.Camera, kid string) keys.Agents {
 	}
 	sort.Strings(a.Lagging)
 	return a
+}
+
+// resolveExternal resolves each trusted external issuer's keys (inline, or the JWKS in its
+// ConfigMap) into the JWKS verifiers read from status. An issuer whose keys cannot be
+// resolved is published without keys and with a message, so its tokens are refused.
+func (r *TokenPolicyReconciler) resolveExternal(ctx context.Context, run *policyRun) error {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	run.external = make([]camv1.ExternalIssuerStatus, 0, len(run.policy.Spec.ExternalIssuers))
+	for _, e := range run.policy.Spec.ExternalIssuers {
+		st := camv1.ExternalIssuerStatus{Issuer: e.Issuer, Audience: e.Audience, SubjectClaim: e.SubjectClaim, Roles: e.Roles}
+		if st.SubjectClaim == "" {
+			st.SubjectClaim = "sub"
+		}
+		var fromConfigMap []byte
+		if ref := e.JWKSConfigMapRef; ref != nil {
+			cm := &corev1.ConfigMap{}
+			err := reader.Get(ctx, client.ObjectKey{Namespace: run.policy.Namespace, Name: ref.Name}, cm)
+			if client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("read JWKS ConfigMap %s of external issuer %s: %w", ref.Name, e.Issuer, err)
+			}
+			key := ref.Key
+			if key == "" {
+				key = publication.JWKSKey
+			}
+			fromConfigMap = []byte(cm.Data[key])
+		}
+		jwks, err := trust.ExternalJWKS(e, fromConfigMap)
+		if err != nil {
+			st.Message = err.Error()
+		} else {
+			st.JWKS = string(jwks)
+		}
+		run.external = append(run.external, st)
+	}
+	return nil
+}
+
+func hasConfigMapIssuer(p *camv1.TokenPolicy) bool {
+	return slices.ContainsFunc(p.Spec.ExternalIssuers, func(e camv1.ExternalIssuer) bool { return e.JWKSConfigMapRef != nil })
+}
+
+// verification is what verifiers read in status: the JWKS exactly as the ConfigMap holds it,
+// the revoked IDs and the resolved external issuers.
+func verification(run *policyRun) (*camv1.VerificationStatus, error) {
+	jwks, err := run.set.JWKS()
+	if err != nil {
+		return nil, fmt.Errorf("render JWKS of %s: %w", client.ObjectKeyFromObject(run.policy), err)
+	}
+	revoked := slices.Clone(run.policy.Spec.RevokedTokenIDs)
+	slices.Sort(revoked)
+	external := run.external
+	if external == nil && run.policy.Status.Verification != nil {
+		// This run failed before resolving them: keep what was published.
+		external = run.policy.Status.Verification.ExternalIssuers
+	}
+	return &camv1.VerificationStatus{JWKS: string(jwks), RevokedTokenIDs: slices.Compact(revoked), ExternalIssuers: external}, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/publication"
 	"github.com/camfleet/camfleet/internal/trust"
 )
 
@@ -20,10 +21,19 @@ func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.Tok
 	p := run.policy
 	if run.set != nil && run.params.Period > 0 {
 		setKeyStatus(&p.Status, run.set, run.params, agentsHoldingActive(run))
-		p.Status.SecretName, p.Status.ConfigMapName = secretName(p), configMapName(p)
+		p.Status.SecretName, p.Status.ConfigMapName = publication.SecretName(p.Name), publication.ConfigMapName(p.Name)
 		p.Status.Issuer = trust.Issuer(p, r.TokenServiceURL)
 		if run.set.RotateRequest != "" {
 			p.Status.LastRotateRequest = run.set.RotateRequest
+		}
+		// Published in status only once the ConfigMap holds the same keys, so status never
+		// runs ahead of what other verifiers can read.
+		if run.cm != nil {
+			v, err := verification(run)
+			if err != nil {
+				return err
+			}
+			p.Status.Verification = v
 		}
 	}
 	applyConditions(&p.Status.Conditions, policyConditions(p, run, reconcileErr), p.Generation, run.now,
@@ -93,7 +103,7 @@ func policyConditions(p *camv1.TokenPolicy, run *policyRun, err error) []metav1.
 		return append(out, cond(camv1.ConditionReady, metav1.ConditionFalse, "NoActiveKey", "no key signs yet"),
 			cond(camv1.ConditionReconciling, metav1.ConditionTrue, camv1.ReasonProgressing, "generating the first key"))
 	}
-	published := fmt.Sprintf("%d keys published in ConfigMap %s; key %s signs", len(run.set.Keys), configMapName(p), active.ID)
+	published := fmt.Sprintf("%d keys published in ConfigMap %s; key %s signs", len(run.set.Keys), publication.ConfigMapName(p.Name), active.ID)
 	out = append(out, cond(camv1.ConditionKeysPublished, metav1.ConditionTrue, "Published", published))
 	if len(run.problems) > 0 {
 		var msgs []string

@@ -378,6 +378,73 @@ type TokenPolicyStatus struct {
 	// agents is agentsLoaded/agentsTotal, for display.
 	// +optional
 	Agents string `json:"agents,omitempty"`
+
+	// verification is everything a verifier needs to check this policy's tokens, public
+	// material only: agents read it here, so they never need Secrets or ConfigMaps.
+	// +optional
+	Verification *VerificationStatus `json:"verification,omitempty"`
+}
+
+// VerificationStatus is what the controller publishes for verifiers: the policy's public keys,
+// the revoked token IDs and each trusted external issuer's resolved keys. It never holds
+// anything that can sign.
+type VerificationStatus struct {
+	// jwks is the JSON Web Key Set (RFC 7517) of every published key of this policy, public
+	// members only, the same document as the ConfigMap's jwks.json.
+	// +optional
+	// +kubebuilder:validation:MaxLength=262144
+	JWKS string `json:"jwks,omitempty"`
+
+	// revokedTokenIDs are the token IDs (jti) every verifier refuses, sorted.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4096
+	// +kubebuilder:validation:items:MaxLength=128
+	RevokedTokenIDs []string `json:"revokedTokenIDs,omitempty"`
+
+	// externalIssuers are the trusted external issuers with their keys resolved (inline keys
+	// and ConfigMap JWKS alike, as a JWKS).
+	// +optional
+	// +listType=map
+	// +listMapKey=issuer
+	// +kubebuilder:validation:MaxItems=8
+	ExternalIssuers []ExternalIssuerStatus `json:"externalIssuers,omitempty"`
+}
+
+// ExternalIssuerStatus is one trusted external issuer as verifiers use it.
+type ExternalIssuerStatus struct {
+	// issuer is the exact `iss` of the external tokens.
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	Issuer string `json:"issuer"`
+
+	// audience is the `aud` its tokens must carry.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Audience string `json:"audience,omitempty"`
+
+	// subjectClaim is the claim whose value becomes the subject.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	SubjectClaim string `json:"subjectClaim,omitempty"`
+
+	// roles granted to every token of this issuer.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=63
+	Roles []string `json:"roles,omitempty"`
+
+	// jwks is the issuer's resolved public keys as a JSON Web Key Set; empty when they could
+	// not be resolved (message says why), and then its tokens are refused.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	JWKS string `json:"jwks,omitempty"`
+
+	// message says why the keys could not be resolved, when they could not.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
 }
 
 // TokenPolicy governs how a group of cameras is protected: its signing keys and their

@@ -14,10 +14,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/camfleet/camfleet/controllers"
 	"github.com/camfleet/camfleet/internal/cli"
+	"github.com/camfleet/camfleet/internal/issuer"
 	"github.com/camfleet/camfleet/internal/scheme"
 )
 
@@ -64,9 +66,14 @@ func main() {
 	if err != nil {
 		cli.Fail(name, err)
 	}
-	err = controllers.Setup(mgr, controllers.Options{TokenServiceAddress: *tokenServiceAddr, TokenServiceURL: *tokenServiceURL, DefaultPolicy: defPolicy, Clock: clock.RealClock{}})
+	err = controllers.Setup(mgr, controllers.Options{TokenServiceURL: *tokenServiceURL, DefaultPolicy: defPolicy, Clock: clock.RealClock{}})
 	if err != nil {
 		cli.Fail(name, err)
+	}
+	if *tokenServiceAddr != "" {
+		if err := addTokenService(mgr, *tokenServiceAddr, *tokenServiceURL, defPolicy); err != nil {
+			cli.Fail(name, err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		cli.Fail(name, err)
@@ -91,4 +98,21 @@ func parsePolicyName(s string) (types.NamespacedName, error) {
 		return types.NamespacedName{}, fmt.Errorf("--default-token-policy %q: want namespace/name", s)
 	}
 	return types.NamespacedName{Namespace: ns, Name: n}, nil
+}
+
+// addTokenService runs the token service beside the reconcilers, on every replica.
+func addTokenService(mgr ctrl.Manager, addr, url string, def types.NamespacedName) error {
+	rejections := issuer.NewRejectionsMetric()
+	if err := metrics.Registry.Register(rejections); err != nil {
+		return fmt.Errorf("register token service metrics: %w", err)
+	}
+	svc := &issuer.Server{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clock.RealClock{},
+		ServiceURL: url, DefaultPolicy: def, Log: mgr.GetLogger().WithName("token-service"),
+		Rejections: rejections,
+	}
+	if err := mgr.Add(issuer.Service{Addr: addr, Server: svc}); err != nil {
+		return fmt.Errorf("add the token service: %w", err)
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/publication"
 	"github.com/camfleet/camfleet/internal/token"
 	"github.com/camfleet/camfleet/internal/trust"
 )
@@ -160,10 +161,10 @@ func (s *Server) load(ctx context.Context, key types.NamespacedName) (*policy, e
 		return nil, fmt.Errorf("read policy %s: %w", key, err)
 	}
 	cm := &corev1.ConfigMap{}
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-jwks"}, cm); err != nil {
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: publication.ConfigMapName(key.Name)}, cm); err != nil {
 		return nil, fmt.Errorf("read JWKS of %s: %w", key, err)
 	}
-	pub := trust.Published{JWKS: []byte(cm.Data[keys.JWKSKey]), Revoked: []byte(cm.Data["revoked.json"]), External: map[string][]byte{}}
+	pub := publication.FromConfigMap(cm)
 	for _, e := range p.Spec.ExternalIssuers {
 		if ref := e.JWKSConfigMapRef; ref != nil {
 			ext := &corev1.ConfigMap{}
@@ -179,7 +180,7 @@ func (s *Server) load(ctx context.Context, key types.NamespacedName) (*policy, e
 // signs with the key the controller last activated.
 func (s *Server) signingKey(ctx context.Context, p *policy) (token.SigningKey, error) {
 	sec := &corev1.Secret{}
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: p.Name + "-signing-keys"}, sec); err != nil {
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: publication.SecretName(p.Name)}, sec); err != nil {
 		return token.SigningKey{}, fmt.Errorf("read signing keys of %s/%s: %w", p.Namespace, p.Name, err)
 	}
 	set, _ := keys.Decode(sec.Data, s.Clock.Now())

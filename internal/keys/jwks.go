@@ -6,9 +6,6 @@ import (
 	"github.com/camfleet/camfleet/internal/token"
 )
 
-// JWKSKey is the ConfigMap data key holding the JWKS.
-const JWKSKey = "jwks.json"
-
 // JWKS renders the public halves of every key in the set as an RFC 7517 key set: each with
 // kty, kid, alg and use "sig", and nothing private. Keys keep the set's order, so the same set
 // renders the same bytes. It is rendered by the verifier's own code, so what is published is

@@ -33,7 +33,8 @@ type Published struct {
 	JWKS []byte
 	// Revoked is the JSON array of revoked token IDs.
 	Revoked []byte
-	// External maps an external issuer to the JWKS read from its jwksConfigMapRef.
+	// External maps an external issuer to its resolved JWKS: read from its jwksConfigMapRef,
+	// or published in the policy's status (inline keys included).
 	External map[string][]byte
 }
 
@@ -146,14 +147,24 @@ func Verifier(p *camv1.TokenPolicy, issuer string, pub Published, typ string, c 
 	return v, problems, err
 }
 
-// externalKeys reads an external issuer's keys: inline PEM public keys or JWKs, or the JWKS
-// from its ConfigMap.
-func externalKeys(e camv1.ExternalIssuer, fromConfigMap []byte) (*token.KeySet, error) {
+// ExternalJWKS resolves an external issuer's keys (inline, or fromConfigMap, the JWKS read
+// from its jwksConfigMapRef) into one JWKS, as the controller publishes it in status.
+func ExternalJWKS(e camv1.ExternalIssuer, fromConfigMap []byte) ([]byte, error) {
+	ks, err := externalKeys(e, fromConfigMap)
+	if err != nil {
+		return nil, err
+	}
+	return ks.MarshalJWKS()
+}
+
+// externalKeys reads an external issuer's keys: the resolved JWKS when one was published,
+// else inline PEM public keys or JWKs, or the JWKS from its ConfigMap.
+func externalKeys(e camv1.ExternalIssuer, published []byte) (*token.KeySet, error) {
+	if len(published) > 0 {
+		return token.ParseJWKS(published)
+	}
 	if e.JWKSConfigMapRef != nil {
-		if len(fromConfigMap) == 0 {
-			return nil, errors.New("its JWKS ConfigMap is missing or empty")
-		}
-		return token.ParseJWKS(fromConfigMap)
+		return nil, errors.New("its JWKS ConfigMap is missing or empty")
 	}
 	var keys []token.PublicKey
 	for i, text := range e.PublicKeys {

@@ -1,0 +1,197 @@
+// Package stream fans the JPEG frames of one camera out to the HTTP clients watching it as
+// multipart/x-mixed-replace (MJPEG).
+//
+// A Hub keeps only the latest frame. Publish swaps it in and wakes the waiting clients by
+// closing one channel, so it costs the same for one client as for a hundred and never
+// touches a socket. Each client is served on its own goroutine (the HTTP handler's), which
+// sends the latest frame, waits for a newer one and sends that: a client that writes slowly
+// skips the frames published meanwhile instead of queueing them, so it holds at most one
+// frame and never delays another client. Every client gets the same bytes, the JPEG as the
+// camera encoded it.
+package stream
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// DefaultWriteTimeout is how long one part may take to write when Hub.WriteTimeout is zero.
+const DefaultWriteTimeout = 10 * time.Second
+
+// ErrTooManyClients is returned by Subscribe when the hub already serves its maximum number
+// of clients; the HTTP layer answers 503.
+var ErrTooManyClients = errors.New("stream: too many clients")
+
+// Frame is one published JPEG. It is immutable: the hub and every client share it.
+type Frame struct {
+	seq      uint64
+	captured time.Time
+	data     []byte
+	// newer is closed when the next frame is published; waiting clients select on it.
+	newer chan struct{}
+}
+
+// Seq numbers the hub's frames from 1; a gap between two frames a client received is the
+// number it skipped.
+func (f *Frame) Seq() uint64 { return f.seq }
+
+// Captured is when the camera captured the frame.
+func (f *Frame) Captured() time.Time { return f.captured }
+
+// JPEG is the frame's encoded image, shared by all clients: callers must not modify it.
+func (f *Frame) JPEG() []byte { return f.data }
+
+// Hub is the fan-out of one camera. Its methods are safe for concurrent use.
+type Hub struct {
+	// WriteTimeout bounds the writing of each part, so that a client that stops reading is
+	// dropped instead of holding its goroutine; zero means DefaultWriteTimeout. Set it before
+	// the hub serves clients.
+	WriteTimeout time.Duration
+	// Clock stamps frames published without a capture time; nil means the real clock. Set it
+	// before the first Publish.
+	Clock clock.PassiveClock
+
+	mu     sync.Mutex // serialises Publish, so that sequence numbers follow the frame order
+	latest atomic.Pointer[Frame]
+
+	maxClients atomic.Int64
+	clients    atomic.Int64
+	sent       atomic.Uint64
+	skipped    atomic.Uint64
+}
+
+// NewHub returns a hub that admits at most maxClients clients at a time.
+func NewHub(maxClients int) *Hub {
+	h := &Hub{}
+	// Frame 0 is never sent: it only gives clients that arrive before the first frame a
+	// channel to wait on.
+	h.latest.Store(&Frame{newer: make(chan struct{})})
+	h.SetMaxClients(maxClients)
+	return h
+}
+
+// SetMaxClients changes the number of clients the hub admits; 0 or less admits none.
+// Lowering it below Clients() refuses new clients but leaves the attached ones streaming.
+func (h *Hub) SetMaxClients(n int) {
+	h.maxClients.Store(int64(max(n, 0)))
+}
+
+// Publish makes jpeg the latest frame and wakes the clients waiting for one. The hub takes
+// ownership of jpeg: the caller must not modify it afterwards. A zero captured time is
+// replaced by the hub's clock. An empty jpeg is ignored. Publish costs the same whatever the
+// number of clients and never waits for one.
+func (h *Hub) Publish(jpeg []byte, captured time.Time) {
+	if len(jpeg) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if captured.IsZero() {
+		captured = h.now()
+	}
+	prev := h.latest.Load()
+	h.latest.Store(&Frame{seq: prev.seq + 1, captured: captured, data: jpeg, newer: make(chan struct{})})
+	close(prev.newer)
+}
+
+func (h *Hub) now() time.Time {
+	if h.Clock == nil {
+		return time.Now()
+	}
+	return h.Clock.Now()
+}
+
+// Latest returns the latest frame, for snapshots; false before the first frame.
+func (h *Hub) Latest() (*Frame, bool) {
+	f := h.latest.Load()
+	if f.seq == 0 {
+		return nil, false
+	}
+	return f, true
+}
+
+// Subscribe attaches a client, or returns ErrTooManyClients. The caller serves it with
+// ServeMJPEG and must Close it.
+func (h *Hub) Subscribe() (*Client, error) {
+	for {
+		n := h.clients.Load()
+		if n >= h.maxClients.Load() {
+			return nil, ErrTooManyClients
+		}
+		if h.clients.CompareAndSwap(n, n+1) {
+			return &Client{hub: h, closed: make(chan struct{})}, nil
+		}
+	}
+}
+
+// Clients is the number of attached clients.
+func (h *Hub) Clients() int { return int(h.clients.Load()) }
+
+// Sent is the number of frames written to clients, summed over clients.
+func (h *Hub) Sent() uint64 { return h.sent.Load() }
+
+// Skipped is the number of frames clients missed because they were still writing an earlier
+// frame or because of their rate cap, summed over clients.
+func (h *Hub) Skipped() uint64 { return h.skipped.Load() }
+
+// Client is one viewer of a hub's frames.
+type Client struct {
+	hub    *Hub
+	closed chan struct{}
+	once   sync.Once
+
+	serving atomic.Bool
+	// seen is the sequence number of the last frame this client sent or skipped; only the
+	// goroutine in ServeMJPEG uses it.
+	seen uint64
+	// hdr backs the part header, formatted anew for every frame without allocating.
+	hdr [96]byte
+
+	sent    atomic.Uint64
+	skipped atomic.Uint64
+}
+
+// Close detaches the client and frees its slot; a ServeMJPEG serving it returns once it has
+// finished the part it is writing. Close may be called more than once.
+func (c *Client) Close() {
+	c.once.Do(func() {
+		close(c.closed)
+		c.hub.clients.Add(-1)
+	})
+}
+
+// Sent is the number of frames written to this client.
+func (c *Client) Sent() uint64 { return c.sent.Load() }
+
+// Skipped is the number of frames this client missed, being slow or rate-capped.
+func (c *Client) Skipped() uint64 { return c.skipped.Load() }
+
+// next waits for a frame newer than the last one the client saw and returns the latest,
+// counting those in between as skipped; nil when ctx is done or the client closed.
+func (c *Client) next(done <-chan struct{}) *Frame {
+	f := c.hub.latest.Load()
+	for f.seq == c.seen {
+		select {
+		case <-f.newer:
+			f = c.hub.latest.Load()
+		case <-done:
+			return nil
+		case <-c.closed:
+			return nil
+		}
+	}
+	c.skip(f.seq - c.seen - 1)
+	return f
+}
+
+func (c *Client) skip(n uint64) {
+	if n == 0 {
+		return
+	}
+	c.skipped.Add(n)
+	c.hub.skipped.Add(n)
+}
