@@ -24,9 +24,10 @@ generate: tools-controller-gen ## Generate deepcopy code from the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: manifests
-manifests: tools-controller-gen ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) from markers.
+manifests: tools-controller-gen ## Generate CRDs (config/crd/bases) and RBAC (config/rbac, config/rbac/agent) from markers.
 	$(CONTROLLER_GEN) rbac:roleName=camfleet-controller crd paths="$(GENERATE_PATHS)" \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=camfleet-agent paths="./agent/..." output:rbac:artifacts:config=config/rbac/agent
 	cp config/crd/bases/*.yaml charts/camfleet/crds/
 	cp config/rbac/role.yaml charts/camfleet/files/role.yaml
 

@@ -30,6 +30,11 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("controller-gen: %v\n%s", err, b)
 	}
+	agent := exec.Command(gen, "rbac:roleName=camfleet-agent", "paths=./agent/...", "output:rbac:dir="+filepath.Join(tmp, "agent-rbac"))
+	agent.Dir = root
+	if b, err := agent.CombinedOutput(); err != nil {
+		t.Fatalf("controller-gen for the agent: %v\n%s", err, b)
+	}
 	compare := func(generated, committed string) {
 		want, err := os.ReadFile(generated)
 		if err != nil {
@@ -46,6 +51,7 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 	}
 	compare(filepath.Join(tmp, "object", "zz_generated.deepcopy.go"), "api/v1alpha1/zz_generated.deepcopy.go")
 	compare(filepath.Join(tmp, "rbac", "role.yaml"), "config/rbac/role.yaml")
+	compare(filepath.Join(tmp, "agent-rbac", "role.yaml"), "config/rbac/agent/role.yaml")
 	crds, _ := filepath.Glob(filepath.Join(tmp, "crd", "*.yaml"))
 	committed, _ := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
 	if len(crds) != 3 || len(committed) != len(crds) {

@@ -1,0 +1,152 @@
+// Command camfleet-agent runs on every camera node: it captures the node's Cameras, detects
+// motion, and serves snapshots, MJPEG streams and motion events to requests carrying a valid
+// token, verified against the public keys its TokenPolicies publish.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/camfleet/camfleet/agent/api"
+	"github.com/camfleet/camfleet/agent/node"
+	"github.com/camfleet/camfleet/internal/cli"
+)
+
+const name = "camfleet-agent"
+
+func main() {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	kubeconfig := fs.String("kubeconfig", "", "path to a kubeconfig; defaults to $KUBECONFIG, then the in-cluster config")
+	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "the node whose Cameras this agent serves (default $NODE_NAME)")
+	listen := fs.String("listen-address", ":8090", "address the agent's HTTP API binds to")
+	advertise := fs.String("advertise-url", "", "base URL clients reach this agent at, written to each Camera's status.endpoint (default: http(s)://$NODE_IP or the host name, and the listen port)")
+	tokenService := fs.String("token-service-url", "", "URL of the controller's token service, where /api/login and /api/refresh are forwarded")
+	defaultPolicy := fs.String("default-token-policy", "", "namespace/name of the TokenPolicy governing Cameras that name none (the controller's --default-token-policy)")
+	stateDir := fs.String("state-dir", "/var/lib/camfleet", "directory keeping the last verification material loaded, for control-plane outages")
+	tlsCert := fs.String("tls-cert-file", "", "serve HTTPS with this certificate (PEM); needs --tls-key-file")
+	tlsKey := fs.String("tls-key-file", "", "private key of --tls-cert-file (PEM)")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	cli.Parse(fs, "camfleet-agent serves a node's cameras behind tokens.", os.Args[1:])
+
+	if *nodeName == "" {
+		cli.Fail(name, errors.New("--node-name (or $NODE_NAME) is required"))
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		cli.Fail(name, errors.New("--tls-cert-file and --tls-key-file go together"))
+	}
+	defPolicy, err := parsePolicy(*defaultPolicy)
+	if err != nil {
+		cli.Fail(name, err)
+	}
+	base, err := advertiseURL(*advertise, *listen, *tlsCert != "")
+	if err != nil {
+		cli.Fail(name, err)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("agent")
+	if *kubeconfig != "" {
+		os.Setenv(clientcmd.RecommendedConfigPathEnvVar, *kubeconfig)
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		cli.Fail(name, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var agent *node.Agent
+	metrics, err := node.NewMetrics(reg, func() *node.Agent { return agent })
+	if err != nil {
+		cli.Fail(name, err)
+	}
+	clk := clock.RealClock{}
+	agent, err = node.New(cfg, node.Options{NodeName: *nodeName, DefaultPolicy: defPolicy, Endpoint: base, StateDir: *stateDir, Clock: clk, Log: log, Metrics: metrics})
+	if err != nil {
+		cli.Fail(name, err)
+	}
+	auth := api.NewAuthResults()
+	reg.MustRegister(auth)
+	srv := &api.Server{Cameras: agent, Keys: agent.Keys, Clock: clk, Log: log.WithName("http"), TokenServiceURL: *tokenService,
+		DefaultPolicy: defPolicy, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), AuthResults: auth, Ready: agent.Ready}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		cli.Fail(name, err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	// No write timeout: streams last as long as their token; each part has its own deadline.
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 2)
+	go func() {
+		log.Info("Serving the camera API", "address", ln.Addr().String(), "endpoint", base, "tls", *tlsCert != "")
+		if *tlsCert != "" {
+			errc <- hs.ServeTLS(ln, *tlsCert, *tlsKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	go func() { errc <- agent.Start(ctx) }()
+	log.Info("Starting agent", "version", cli.Version, "node", *nodeName, "tokenServiceURL", *tokenService, "defaultTokenPolicy", *defaultPolicy)
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(shutdown)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error(err, "Agent stopped")
+		os.Exit(1)
+	}
+}
+
+func parsePolicy(s string) (types.NamespacedName, error) {
+	if s == "" {
+		return types.NamespacedName{}, nil
+	}
+	ns, n, ok := strings.Cut(s, "/")
+	if !ok || ns == "" || n == "" {
+		return types.NamespacedName{}, fmt.Errorf("--default-token-policy %q: want namespace/name", s)
+	}
+	return types.NamespacedName{Namespace: ns, Name: n}, nil
+}
+
+// advertiseURL is the base URL written to status: the flag, else the node's address and the
+// listen port.
+func advertiseURL(flagValue, listen string, tls bool) (string, error) {
+	if flagValue != "" {
+		return strings.TrimSuffix(flagValue, "/"), nil
+	}
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("--listen-address %q: %w", listen, err)
+	}
+	host := os.Getenv("NODE_IP")
+	if host == "" {
+		if host, err = os.Hostname(); err != nil {
+			return "", fmt.Errorf("find this node's address for --advertise-url: %w", err)
+		}
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
