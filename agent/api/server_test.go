@@ -23,10 +23,10 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/agent/camera"
 	"github.com/camfleet/camfleet/agent/capture"
 	"github.com/camfleet/camfleet/agent/keyring"
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/token"
 )
 
@@ -201,9 +201,11 @@ func TestRoutesRefuseBadTokens(t *testing.T) {
 	f.policy.Spec.RevokedTokenIDs = []string{"stolen-phone"}
 	f.publish()
 	tokens := map[string]string{
-		"missing":        "",
-		"garbage":        "not.a.token",
-		"expired":        f.token(all, func(c *token.Claims) { c.IssuedAt, c.NotBefore, c.Expiry = c.IssuedAt.Add(-2*time.Hour), c.NotBefore.Add(-2*time.Hour), c.IssuedAt.Add(-time.Hour) }),
+		"missing": "",
+		"garbage": "not.a.token",
+		"expired": f.token(all, func(c *token.Claims) {
+			c.IssuedAt, c.NotBefore, c.Expiry = c.IssuedAt.Add(-2*time.Hour), c.NotBefore.Add(-2*time.Hour), c.IssuedAt.Add(-time.Hour)
+		}),
 		"wrong audience": f.token(all, func(c *token.Claims) { c.Audience = []string{"someone-else"} }),
 		"wrong issuer":   f.token(all, func(c *token.Claims) { c.Issuer = "https://evil.test" }),
 		"unknown key":    foreign,

@@ -13,9 +13,9 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/agent/capture"
 	"github.com/camfleet/camfleet/agent/motion"
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 )
 
 func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
