@@ -1,0 +1,317 @@
+package node
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/agent/api"
+	"github.com/camfleet/camfleet/controllers"
+	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/token"
+)
+
+// startController runs the controller's reconcilers as the binary does, on one namespace.
+func startController(t *testing.T, ns string) {
+	t.Helper()
+	opts := controllers.CacheOptions()
+	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0", Cache: opts, Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.TokenPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("camfleet-controller"), Clock: clock.RealClock{},
+		TokenServiceURL: "https://tokens.test", APIReader: mgr.GetAPIReader()}
+	if r.Metrics, err = controllers.NewKeyMetrics(prometheus.NewRegistry(), clock.RealClock{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	run(t, mgr.Start)
+}
+
+// run starts a component until the test ends.
+func run(t *testing.T, start func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stopped with %v", err)
+		}
+	})
+}
+
+// agentIdentity grants a user the agent's generated ClusterRole and returns a config that
+// acts as that user, as an agent's ServiceAccount would.
+func agentIdentity(t *testing.T, ns, user string) *rest.Config {
+	t.Helper()
+	ctx := context.Background()
+	b, err := os.ReadFile(filepath.Join(env.RepoRoot, "config", "rbac", "agent", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.Unmarshal(b, role); err != nil {
+		t.Fatal(err)
+	}
+	role.Name = ns + "-" + user
+	if err := env.Client.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	bind := &rbacv1.ClusterRoleBinding{RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}}}
+	bind.Name = role.Name
+	if err := env.Client.Create(ctx, bind); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, bind); _ = env.Client.Delete(ctx, role) })
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	cfg.UserAgent = user
+	return cfg
+}
+
+// nodeAgent is a running agent with its HTTP API on a real listener.
+type nodeAgent struct {
+	agent *Agent
+	url   string
+}
+
+func startAgent(t *testing.T, ns, node string) nodeAgent {
+	t.Helper()
+	cfg := agentIdentity(t, ns, "camfleet-agent-"+node)
+	srv := httptest.NewUnstartedServer(nil)
+	url := "http://" + srv.Listener.Addr().String()
+	a, err := New(cfg, Options{NodeName: node, Endpoint: url, StateDir: t.TempDir(), Clock: clock.RealClock{}, Log: testr.New(t).WithName(node)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &api.Server{Cameras: a, Keys: a.Keys, Clock: clock.RealClock{}, Log: testr.New(t)}
+	srv.Config.Handler = s.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	run(t, a.Start)
+	return nodeAgent{agent: a, url: url}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 20s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func testCamera(ns, name, node string) *camv1.Camera {
+	c := &camv1.Camera{Spec: camv1.CameraSpec{NodeName: node, TokenPolicyRef: &camv1.PolicyReference{Name: "home"},
+		Source: camv1.CameraSource{Type: camv1.SourceTestPattern, Width: 160, Height: 120, FPS: 5, TestPattern: &camv1.TestPatternSource{}}}}
+	c.Namespace, c.Name = ns, name
+	return c
+}
+
+// signingKey reads the policy's active key, as the token service does.
+func signingKey(t *testing.T, ns string) token.SigningKey {
+	t.Helper()
+	var s corev1.Secret
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "home-signing-keys"}, &s); err != nil {
+		t.Fatal(err)
+	}
+	set, _ := keys.Decode(s.Data, time.Now())
+	a := set.Active()
+	if a == nil {
+		t.Fatal("no active key")
+	}
+	return token.SigningKey{KeyID: a.ID, Algorithm: token.Algorithm(a.Algorithm), Signer: a.Signer()}
+}
+
+func sign(t *testing.T, ns string, k token.SigningKey) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := token.Sign(token.Claims{Issuer: "https://tokens.test/policies/" + ns + "/home", Subject: "alice", Audience: []string{"camfleet"},
+		IssuedAt: now, Expiry: now.Add(10 * time.Minute), Perms: []string{"camera:snapshot:" + ns + "/*"}}, token.TypeAccess, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func snapshotStatus(t *testing.T, a nodeAgent, ns, cam, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", a.url+"/api/cameras/"+ns+"/"+cam+"/snapshot.jpg", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func annotate(t *testing.T, ns string, kv ...string) {
+	t.Helper()
+	p := &camv1.TokenPolicy{}
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "home"}, p); err != nil {
+		t.Fatal(err)
+	}
+	base := p.DeepCopy()
+	if p.Annotations == nil {
+		p.Annotations = map[string]string{}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		p.Annotations[kv[i]] = kv[i+1]
+	}
+	if err := env.Client.Patch(context.Background(), p, client.MergeFrom(base)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func activeKey(t *testing.T, ns string) string {
+	p := &camv1.TokenPolicy{}
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "home"}, p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Status.ActiveKeyID
+}
+
+// TestTwoAgentsEnforceRotationAndRevocation: the controller and two agents for two nodes.
+// Each Camera gets status from its own agent only; a token from a freshly rotated key is
+// accepted on both at once; after an emergency revoke both refuse old tokens within seconds.
+func TestTwoAgentsEnforceRotationAndRevocation(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	startController(t, ns)
+	p := &camv1.TokenPolicy{Spec: camv1.TokenPolicySpec{Audience: []string{"camfleet"}}}
+	p.Namespace, p.Name = ns, "home"
+	if err := env.Client.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*camv1.Camera{testCamera(ns, "cam-a", "pi-a"), testCamera(ns, "cam-b", "pi-b")} {
+		if err := env.Client.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	agents := map[string]nodeAgent{"pi-a": startAgent(t, ns, "pi-a"), "pi-b": startAgent(t, ns, "pi-b")}
+
+	eventually(t, "a key to sign", func() bool { return activeKey(t, ns) != "" })
+	first := activeKey(t, ns)
+	for node, cam := range map[string]string{"pi-a": "cam-a", "pi-b": "cam-b"} {
+		eventually(t, cam+" Ready with the policy's key", func() bool {
+			c := &camv1.Camera{}
+			_ = env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: cam}, c)
+			return meta.IsStatusConditionTrue(c.Status.Conditions, camv1.ConditionReady) && slices.Contains(c.Status.LoadedKeyIDs, first) && c.Status.EnforcedKeyID == first
+		})
+		c := &camv1.Camera{}
+		_ = env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: cam}, c)
+		if c.Status.Endpoint != agents[node].url+"/api/cameras/"+ns+"/"+cam+"/" || c.Status.Resolution != "160x120" || c.Status.LastFrameTime == nil {
+			t.Errorf("%s status %+v", cam, c.Status)
+		}
+		for _, mf := range c.ManagedFields {
+			if mf.Subresource == "status" && mf.Manager != "camfleet-agent-"+node {
+				t.Errorf("%s status written by %q", cam, mf.Manager)
+			}
+		}
+		if got := agents[node].agent.List(); len(got) != 1 || got[0].Key.Name != cam {
+			t.Errorf("agent %s serves %d cameras", node, len(got))
+		}
+	}
+
+	t1 := sign(t, ns, signingKey(t, ns))
+	for node, cam := range map[string]string{"pi-a": "cam-a", "pi-b": "cam-b"} {
+		eventually(t, node+" serves a snapshot", func() bool { return snapshotStatus(t, agents[node], ns, cam, t1) == http.StatusOK })
+	}
+
+	// A scheduled-style rotation: the new key signs at once, old tokens stay valid.
+	annotate(t, ns, camv1.AnnotationRotate, "r1")
+	eventually(t, "the rotation", func() bool { return activeKey(t, ns) != first })
+	t2 := sign(t, ns, signingKey(t, ns))
+	for node, cam := range map[string]string{"pi-a": "cam-a", "pi-b": "cam-b"} {
+		eventually(t, node+" accepts the new key", func() bool { return snapshotStatus(t, agents[node], ns, cam, t2) == http.StatusOK })
+		if s := snapshotStatus(t, agents[node], ns, cam, t1); s != http.StatusOK {
+			t.Errorf("%s refused a token of the retiring key: %d", node, s)
+		}
+	}
+
+	// Emergency rotation with revoke: every earlier token fails on both nodes within seconds.
+	second := activeKey(t, ns)
+	annotate(t, ns, camv1.AnnotationRotate, "r2", camv1.AnnotationRotateRevoke, "true")
+	eventually(t, "the emergency rotation", func() bool { return activeKey(t, ns) != second })
+	revokedAt := time.Now()
+	for node, cam := range map[string]string{"pi-a": "cam-a", "pi-b": "cam-b"} {
+		eventually(t, node+" refuses revoked keys", func() bool {
+			return snapshotStatus(t, agents[node], ns, cam, t1) == http.StatusUnauthorized && snapshotStatus(t, agents[node], ns, cam, t2) == http.StatusUnauthorized
+		})
+	}
+	t.Logf("both agents refused the revoked keys %s after the rotation", time.Since(revokedAt).Round(time.Millisecond))
+	t3 := sign(t, ns, signingKey(t, ns))
+	for node, cam := range map[string]string{"pi-a": "cam-a", "pi-b": "cam-b"} {
+		if s := snapshotStatus(t, agents[node], ns, cam, t3); s != http.StatusOK {
+			t.Errorf("%s refused the new key after revoke: %d", node, s)
+		}
+	}
+}
+
+// TestAgentIdentityCannotReadSecretsOrConfigMaps: the agent's generated RBAC reads Cameras
+// and TokenPolicies and writes Camera status, and nothing else.
+func TestAgentIdentityCannotReadSecretsOrConfigMaps(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	cfg := agentIdentity(t, ns, "camfleet-agent-thief")
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, fn := range map[string]func() error{
+		"list Secrets":    func() error { return c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)) },
+		"get a Secret":    func() error { return c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "home-signing-keys"}, &corev1.Secret{}) },
+		"list ConfigMaps": func() error { return c.List(ctx, &corev1.ConfigMapList{}) },
+		"get a ConfigMap": func() error { return c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "home-jwks"}, &corev1.ConfigMap{}) },
+		"create a Camera": func() error { return c.Create(ctx, testCamera(ns, "planted", "pi-a")) },
+		"update TokenPolicies": func() error {
+			p := &camv1.TokenPolicy{}
+			p.Namespace, p.Name = ns, "home"
+			return c.Patch(ctx, p, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"revokedTokenIDs":[]}}`)))
+		},
+	} {
+		if err := fn(); !apierrors.IsForbidden(err) {
+			t.Errorf("the agent's identity may %s: %v", what, err)
+		}
+	}
+	for what, fn := range map[string]func() error{
+		"list Cameras":       func() error { return c.List(ctx, &camv1.CameraList{}, client.InNamespace(ns)) },
+		"list TokenPolicies": func() error { return c.List(ctx, &camv1.TokenPolicyList{}) },
+	} {
+		if err := fn(); err != nil {
+			t.Errorf("the agent's identity may not %s: %v", what, err)
+		}
+	}
+}
