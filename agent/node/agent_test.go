@@ -27,8 +27,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
-	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/agent/api"
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/controllers"
 	"github.com/camfleet/camfleet/internal/keys"
 	"github.com/camfleet/camfleet/internal/token"
@@ -291,10 +291,14 @@ func TestAgentIdentityCannotReadSecretsOrConfigMaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for what, fn := range map[string]func() error{
-		"list Secrets":    func() error { return c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)) },
-		"get a Secret":    func() error { return c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "home-signing-keys"}, &corev1.Secret{}) },
+		"list Secrets": func() error { return c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)) },
+		"get a Secret": func() error {
+			return c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "home-signing-keys"}, &corev1.Secret{})
+		},
 		"list ConfigMaps": func() error { return c.List(ctx, &corev1.ConfigMapList{}) },
-		"get a ConfigMap": func() error { return c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "home-jwks"}, &corev1.ConfigMap{}) },
+		"get a ConfigMap": func() error {
+			return c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "home-jwks"}, &corev1.ConfigMap{})
+		},
 		"create a Camera": func() error { return c.Create(ctx, testCamera(ns, "planted", "pi-a")) },
 		"update TokenPolicies": func() error {
 			p := &camv1.TokenPolicy{}
