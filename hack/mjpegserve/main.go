@@ -34,9 +34,13 @@ func main() {
 	seconds := flag.Int("seconds", 6, "length of the looped clip")
 	quality := flag.Int("quality", 80, "JPEG quality")
 	write := flag.String("write", "", "write the clip to this file as concatenated JPEGs and exit")
+	scene := flag.String("scene", "plain", "plain: a smooth synthetic scene; textured: fine texture and strong sensor noise, so frames are 60-100 KB like a real camera's")
 	flag.Parse()
 
-	clip, err := render(*width, *height, *seconds**fps, *quality)
+	if *scene != "plain" && *scene != "textured" {
+		log.Fatalf("-scene %q: want plain or textured", *scene)
+	}
+	clip, err := render(*width, *height, *seconds**fps, *quality, *scene == "textured")
 	if err != nil {
 		log.Fatalf("render clip: %v", err)
 	}
@@ -64,19 +68,28 @@ func main() {
 
 // render draws the clip: a textured background with sensor-like noise, and a bright block
 // crossing the frame in the middle two thirds of the clip, so a detector has events to find.
-func render(w, h, n, quality int) ([][]byte, error) {
+func render(w, h, n, quality int, textured bool) ([][]byte, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
 	for i := range img.Cb {
 		img.Cb[i], img.Cr[i] = 120, 136
 	}
 	side := h / 4
+	var texture [64 * 64]uint8
+	for i := range texture {
+		texture[i] = uint8(rng.IntN(50))
+	}
 	var clip [][]byte
 	for f := 0; f < n; f++ {
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
 				v := 70 + (x/4+y/3)%60 + rng.IntN(9) - 4
-				img.Y[y*img.YStride+x] = uint8(v)
+				if textured {
+					// Gravel, leaves, brick: fine detail the encoder cannot smooth away, and
+					// sensor noise that changes every frame.
+					v = 40 + int(texture[(y%64)*64+x%64]) + (x/16+y/16)%4*20 + rng.IntN(11) - 5
+				}
+				img.Y[y*img.YStride+x] = uint8(min(max(v, 0), 255))
 			}
 		}
 		// The block is in frames [n/6, 5n/6): the clip starts and ends on an empty scene, so

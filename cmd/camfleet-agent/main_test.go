@@ -1,0 +1,41 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCommandLine: --help, --version, and one clear line for each bad invocation.
+func TestCommandLine(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--help"}, 0, "-token-service-url"},
+		{[]string{"--version"}, 0, "camfleet-agent v"},
+		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{}, 2, "--node-name (or $NODE_NAME) is required"},
+		{[]string{"--node-name", "pi", "--tls-cert-file", "x.pem"}, 2, "--tls-cert-file and --tls-key-file go together"},
+		{[]string{"--node-name", "pi", "--default-token-policy", "home"}, 2, "want namespace/name"},
+		{[]string{"--node-name", "pi", "--listen-address", "nowhere"}, 2, "--listen-address"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Env = append(os.Environ(), "NODE_NAME=", "KUBECONFIG=/nonexistent")
+		out, _ := cmd.CombinedOutput()
+		code := cmd.ProcessState.ExitCode()
+		if code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d and %q", tc.args, code, out, tc.code, tc.want)
+		}
+		if tc.code == 2 && strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("%v: error is more than one line: %q", tc.args, out)
+		}
+	}
+}
