@@ -3,6 +3,7 @@ package camera
 import (
 	"fmt"
 	"math"
+	"net/http"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -44,6 +45,14 @@ func MotionSettings(m camv1.MotionSpec, fps float64) motion.Settings {
 	return s
 }
 
+// ipCameraClient reads IP cameras' streams. Its large read buffer takes a whole frame (60-100
+// KB) in one system call instead of twenty 4 KB ones, which matters at 30 frames a second on a
+// Pi. No timeout: MJPEGURL bounds a stalled stream itself.
+var ipCameraClient = &http.Client{Transport: &http.Transport{
+	Proxy: http.ProxyFromEnvironment, ReadBufferSize: 256 << 10, MaxIdleConnsPerHost: 1,
+	TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second,
+}}
+
 // MotionEnabled reports whether detection is on (the API default is on).
 func MotionEnabled(m camv1.MotionSpec) bool { return m.Enabled == nil || *m.Enabled }
 
@@ -65,7 +74,7 @@ func SourceFor(src camv1.CameraSource, c clock.Clock) (capture.Source, error) {
 		}
 		return tp, nil
 	case camv1.SourceMJPEGURL:
-		return &capture.MJPEGURL{URL: src.MJPEGURL, Clock: c}, nil
+		return &capture.MJPEGURL{URL: src.MJPEGURL, Clock: c, Client: ipCameraClient}, nil
 	case camv1.SourceV4L2:
 		if src.V4L2 == nil {
 			return nil, fmt.Errorf("source.v4l2 is not set")

@@ -13,9 +13,11 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -318,4 +320,68 @@ func TestAgentIdentityCannotReadSecretsOrConfigMaps(t *testing.T) {
 			t.Errorf("the agent's identity may not %s: %v", what, err)
 		}
 	}
+}
+
+// TestMotionReachesTheCamera: the test pattern's scripted crossing becomes a MotionDetected
+// Event on the Camera and a motion count and time in its status; a suspended camera stops and
+// says so; the camera comes back when resumed.
+func TestMotionReachesTheCamera(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	startController(t, ns)
+	p := &camv1.TokenPolicy{Spec: camv1.TokenPolicySpec{Audience: []string{"camfleet"}}}
+	p.Namespace, p.Name = ns, "home"
+	if err := env.Client.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	c := testCamera(ns, "yard", "pi-m")
+	c.Spec.Source.FPS = 10
+	c.Spec.Source.TestPattern = &camv1.TestPatternSource{MotionEvery: &metav1.Duration{Duration: 2 * time.Second}, MotionDuration: &metav1.Duration{Duration: time.Second}, ObjectPerMille: 200}
+	c.Spec.Motion.EventGap = &metav1.Duration{Duration: 200 * time.Millisecond}
+	if err := env.Client.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, ns, "pi-m")
+	key := types.NamespacedName{Namespace: ns, Name: "yard"}
+	eventually(t, "a MotionDetected Event on the Camera", func() bool {
+		var evs eventsv1.EventList
+		_ = env.Client.List(ctx, &evs, client.InNamespace(ns))
+		for _, e := range evs.Items {
+			if e.Reason == "MotionDetected" && e.Regarding.Name == "yard" && e.Regarding.Kind == "Camera" {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, "motion in the Camera's status", func() bool {
+		cam := &camv1.Camera{}
+		_ = env.Client.Get(ctx, key, cam)
+		return cam.Status.MotionEvents >= 1 && cam.Status.LastMotionTime != nil &&
+			meta.IsStatusConditionTrue(cam.Status.Conditions, ConditionMotionDetection)
+	})
+
+	suspend := func(v bool) {
+		cam := &camv1.Camera{}
+		if err := env.Client.Get(ctx, key, cam); err != nil {
+			t.Fatal(err)
+		}
+		base := cam.DeepCopy()
+		cam.Spec.Suspend = v
+		if err := env.Client.Patch(ctx, cam, client.MergeFrom(base)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	suspend(true)
+	eventually(t, "the suspended camera to stop", func() bool {
+		cam := &camv1.Camera{}
+		_ = env.Client.Get(ctx, key, cam)
+		r := meta.FindStatusCondition(cam.Status.Conditions, camv1.ConditionReady)
+		return len(a.agent.List()) == 0 && r != nil && r.Reason == camv1.ReasonSuspended
+	})
+	suspend(false)
+	eventually(t, "the resumed camera to serve again", func() bool {
+		cam := &camv1.Camera{}
+		_ = env.Client.Get(ctx, key, cam)
+		return len(a.agent.List()) == 1 && meta.IsStatusConditionTrue(cam.Status.Conditions, camv1.ConditionReady)
+	})
 }

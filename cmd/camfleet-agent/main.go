@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ func main() {
 	stateDir := fs.String("state-dir", "/var/lib/camfleet", "directory keeping the last verification material loaded, for control-plane outages")
 	tlsCert := fs.String("tls-cert-file", "", "serve HTTPS with this certificate (PEM); needs --tls-key-file")
 	tlsKey := fs.String("tls-key-file", "", "private key of --tls-cert-file (PEM)")
+	pprofAddr := fs.String("pprof-address", "", "serve Go's /debug/pprof profiles on this address, such as 127.0.0.1:6060 (off when empty; never expose it beyond the node)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	cli.Parse(fs, "camfleet-agent serves a node's cameras behind tokens.", os.Args[1:])
@@ -103,6 +105,15 @@ func main() {
 		}
 	}()
 	go func() { errc <- agent.Start(ctx) }()
+	if *pprofAddr != "" {
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			ps := &http.Server{Addr: *pprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+			errc <- ps.ListenAndServe()
+		}()
+	}
 	log.Info("Starting agent", "version", cli.Version, "node", *nodeName, "tokenServiceURL", *tokenService, "defaultTokenPolicy", *defaultPolicy)
 	select {
 	case err = <-errc:
