@@ -1,25 +1,20 @@
 package api
 
 import (
-	"encoding/json"
 	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/camfleet/camfleet/internal/jsonhttp"
 )
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// fail answers with {"error": message}.
-func fail(w http.ResponseWriter, status int, message string) {
-	writeJSON(w, status, map[string]string{"error": message})
-}
+// writeJSON and fail are the API's JSON answers.
+var (
+	writeJSON = jsonhttp.Write
+	fail      = jsonhttp.Error
+)
 
 // unauthorized is the one answer to every refused token: it never says why (RFC 6750 §3).
 func unauthorized(w http.ResponseWriter, tokenGiven bool) {
@@ -30,33 +25,6 @@ func unauthorized(w http.ResponseWriter, tokenGiven bool) {
 	}
 	fail(w, http.StatusUnauthorized, "unauthorized")
 }
-
-// jsonErrors turns the mux's plain-text 404 and 405 into JSON.
-func jsonErrors(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		rec := &statusOnly{header: http.Header{}}
-		mux.ServeHTTP(rec, r)
-		if rec.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", rec.header.Get("Allow"))
-			fail(w, rec.status, "method not allowed; use "+rec.header.Get("Allow"))
-			return
-		}
-		fail(w, http.StatusNotFound, "no such endpoint")
-	})
-}
-
-type statusOnly struct {
-	header http.Header
-	status int
-}
-
-func (s *statusOnly) Header() http.Header         { return s.header }
-func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
-func (s *statusOnly) WriteHeader(code int)        { s.status = code }
 
 // accessLog logs each request by method, path and status. The query string, which may hold
 // a stream's access token, is never logged, and neither is any header.

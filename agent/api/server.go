@@ -21,6 +21,7 @@ import (
 	"github.com/camfleet/camfleet/agent/camera"
 	"github.com/camfleet/camfleet/agent/keyring"
 	"github.com/camfleet/camfleet/internal/bearer"
+	"github.com/camfleet/camfleet/internal/jsonhttp"
 	"github.com/camfleet/camfleet/internal/token"
 )
 
@@ -84,7 +85,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/cameras/{namespace}/{name}/events", s.withCamera("events", false, s.events))
 	mux.HandleFunc("GET /api/cameras/{namespace}/{name}/events/stream", s.withCamera("events", false, s.eventStream))
 	mux.HandleFunc("GET /api/cameras/{namespace}/{name}/events/{id}/snapshot.jpg", s.withCamera("events", false, s.eventSnapshot))
-	return s.accessLog(jsonErrors(mux))
+	return s.accessLog(jsonhttp.Mux(mux))
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

@@ -84,6 +84,9 @@ type Camera struct {
 	basisFPS float64
 	maxFPS   int
 
+	// buffers recycles the JPEG copies the hub shares with stream clients.
+	buffers bufferPool
+
 	// Frame-goroutine state, touched only while delivering.
 	det      *motion.Detector
 	detFor   motion.Settings
@@ -163,10 +166,11 @@ func (c *Camera) Stats() Stats {
 	return s
 }
 
-// Snapshot is the latest frame as JPEG.
+// Snapshot is a copy of the latest frame as JPEG.
 func (c *Camera) Snapshot() ([]byte, time.Time, bool) {
-	if f, ok := c.Hub.Latest(); ok {
-		return f.JPEG(), f.Captured(), true
+	if f, ok := c.Hub.Acquire(); ok {
+		defer f.Release()
+		return bytes.Clone(f.JPEG()), f.Captured(), true
 	}
 	c.mu.Lock()
 	raw, f := c.raw, c.rawFrame
@@ -287,7 +291,7 @@ func (c *Camera) deliver(f capture.Frame) {
 
 	var jpegData []byte
 	if f.Format == capture.FormatMJPEG {
-		jpegData = bytes.Clone(f.Data)
+		jpegData = append(c.buffers.get(len(f.Data)), f.Data...)
 	} else if c.Hub.Clients() > 0 || c.open != nil {
 		jpegData, _ = encodeYUYV(f)
 	}
@@ -304,7 +308,7 @@ func (c *Camera) deliver(f capture.Frame) {
 		moving = c.detect(f, now, settings, jpegData)
 	}
 	if jpegData != nil {
-		c.Hub.Publish(jpegData, now)
+		c.Hub.PublishRecycled(jpegData, now, c.buffers.put)
 	}
 	if c.hooks.Frame != nil {
 		c.hooks.Frame(f.Format, moving)
@@ -364,7 +368,7 @@ func (c *Camera) detect(f capture.Frame, now time.Time, s motion.Settings, jpegD
 		if res.Frame-res.Event.Start < timeRing {
 			start = c.times[res.Event.Start%timeRing]
 		}
-		c.open = c.Events.start(start, res.Event.PeakArea, res.Event.Box, jpegData)
+		c.open = c.Events.start(start, res.Event.PeakArea, res.Event.Box, bytes.Clone(jpegData))
 		c.mu.Lock()
 		c.stats.LastMotion = start
 		c.mu.Unlock()
@@ -372,7 +376,7 @@ func (c *Camera) detect(f capture.Frame, now time.Time, s motion.Settings, jpegD
 			c.hooks.MotionStarted(c.open.public())
 		}
 	case res.EventOpen && c.open != nil && res.Event.Peak == res.Frame && jpegData != nil:
-		c.Events.peak(c.open, res.Event.PeakArea, res.Event.Box, jpegData)
+		c.Events.peak(c.open, res.Event.PeakArea, res.Event.Box, bytes.Clone(jpegData))
 	case res.Ended && c.open != nil:
 		end := now
 		if res.Frame-res.Event.End < timeRing {
@@ -424,4 +428,34 @@ func encodeYUYV(f capture.Frame) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// bufferPool keeps a few frame buffers for reuse: a camera at 30 frames a second would
+// otherwise allocate (and fault in) 2-3 MB a second. Buffers beyond the pool's size, or too
+// small for the frame at hand, are left to the garbage collector.
+type bufferPool struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+const pooledBuffers = 8
+
+func (p *bufferPool) get(n int) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.free) - 1; i >= 0; i-- {
+		if b := p.free[i]; cap(b) >= n {
+			p.free = append(p.free[:i], p.free[i+1:]...)
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, n+n/4)
+}
+
+func (p *bufferPool) put(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < pooledBuffers {
+		p.free = append(p.free, b[:0])
+	}
 }

@@ -33,6 +33,17 @@ type Frame struct {
 	data     []byte
 	// newer is closed when the next frame is published; waiting clients select on it.
 	newer chan struct{}
+	// refs counts the holders of data: the hub while the frame is the latest, and each
+	// client writing it or caller of Acquire. At zero, recycle gets the buffer back.
+	refs    atomic.Int32
+	recycle func([]byte)
+}
+
+// Release gives back a frame taken with Acquire.
+func (f *Frame) Release() {
+	if f.refs.Add(-1) == 0 && f.recycle != nil {
+		f.recycle(f.data)
+	}
 }
 
 // Seq numbers the hub's frames from 1; a gap between two frames a client received is the
@@ -85,17 +96,44 @@ func (h *Hub) SetMaxClients(n int) {
 // replaced by the hub's clock. An empty jpeg is ignored. Publish costs the same whatever the
 // number of clients and never waits for one.
 func (h *Hub) Publish(jpeg []byte, captured time.Time) {
+	h.PublishRecycled(jpeg, captured, nil)
+}
+
+// PublishRecycled is Publish with a buffer that recycle gets back once no client and no
+// Acquire holds it any more, so a camera reuses a few buffers instead of allocating one
+// per frame.
+func (h *Hub) PublishRecycled(jpeg []byte, captured time.Time, recycle func([]byte)) {
 	if len(jpeg) == 0 {
+		if recycle != nil {
+			recycle(jpeg)
+		}
 		return
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if captured.IsZero() {
 		captured = h.now()
 	}
 	prev := h.latest.Load()
-	h.latest.Store(&Frame{seq: prev.seq + 1, captured: captured, data: jpeg, newer: make(chan struct{})})
+	f := &Frame{seq: prev.seq + 1, captured: captured, data: jpeg, newer: make(chan struct{}), recycle: recycle}
+	f.refs.Store(1)
+	h.latest.Store(f)
 	close(prev.newer)
+	h.mu.Unlock()
+	if prev.seq > 0 {
+		prev.Release()
+	}
+}
+
+// Acquire returns the latest frame, held until Release; false before the first frame.
+func (h *Hub) Acquire() (*Frame, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f := h.latest.Load()
+	if f.seq == 0 {
+		return nil, false
+	}
+	f.refs.Add(1)
+	return f, true
 }
 
 func (h *Hub) now() time.Time {
@@ -105,7 +143,8 @@ func (h *Hub) now() time.Time {
 	return h.Clock.Now()
 }
 
-// Latest returns the latest frame, for snapshots; false before the first frame.
+// Latest returns the latest frame; false before the first frame. Its data may be recycled
+// as soon as a newer frame is published: readers of a recycled hub use Acquire.
 func (h *Hub) Latest() (*Frame, bool) {
 	f := h.latest.Load()
 	if f.seq == 0 {
@@ -171,7 +210,8 @@ func (c *Client) Sent() uint64 { return c.sent.Load() }
 func (c *Client) Skipped() uint64 { return c.skipped.Load() }
 
 // next waits for a frame newer than the last one the client saw and returns the latest,
-// counting those in between as skipped; nil when ctx is done or the client closed.
+// held until the caller releases it, counting those in between as skipped; nil when ctx is
+// done or the client closed.
 func (c *Client) next(done <-chan struct{}) *Frame {
 	f := c.hub.latest.Load()
 	for f.seq == c.seen {
@@ -184,8 +224,12 @@ func (c *Client) next(done <-chan struct{}) *Frame {
 			return nil
 		}
 	}
-	c.skip(f.seq - c.seen - 1)
-	return f
+	held, ok := c.hub.Acquire()
+	if !ok {
+		return nil
+	}
+	c.skip(held.seq - c.seen - 1)
+	return held
 }
 
 func (c *Client) skip(n uint64) {

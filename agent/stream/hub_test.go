@@ -71,3 +71,29 @@ func TestLatest(t *testing.T) {
 		t.Errorf("Latest is frame %d %q captured %v, want frame 2 %q stamped by the hub's clock %v", f.Seq(), f.JPEG(), f.Captured(), "two", t0)
 	}
 }
+
+// TestRecycledFramesComeBackWhenUnheld: a recycled frame's buffer returns to its owner only
+// once neither the hub (as latest) nor any holder still uses it.
+func TestRecycledFramesComeBackWhenUnheld(t *testing.T) {
+	h := NewHub(1)
+	var back [][]byte
+	recycle := func(b []byte) { back = append(back, b) }
+	first := []byte("first")
+	h.PublishRecycled(first, time.Time{}, recycle)
+	held, ok := h.Acquire()
+	if !ok || string(held.JPEG()) != "first" {
+		t.Fatalf("Acquire: %v %q", ok, held.JPEG())
+	}
+	h.PublishRecycled([]byte("second"), time.Time{}, recycle)
+	if len(back) != 0 {
+		t.Fatalf("a held frame was recycled: %q", back)
+	}
+	held.Release()
+	if len(back) != 1 || string(back[0]) != "first" {
+		t.Fatalf("released frame not recycled: %q", back)
+	}
+	h.PublishRecycled([]byte("third"), time.Time{}, recycle)
+	if len(back) != 2 || string(back[1]) != "second" {
+		t.Fatalf("an unheld frame replaced as latest was not recycled: %q", back)
+	}
+}

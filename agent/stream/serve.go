@@ -125,10 +125,13 @@ func (h *Hub) ServeMJPEG(ctx context.Context, w http.ResponseWriter, c *Client, 
 		}
 		c.seen = f.seq
 		if !pace.admit(f.captured) {
+			f.Release()
 			c.skip(1)
 			continue
 		}
-		if err := p.write(c.hdr[:0], f.data); err != nil {
+		err := p.write(c.hdr[:0], f.data)
+		f.Release()
+		if err != nil {
 			return p.failed(ctx, fmt.Errorf("write frame %d: %w", f.seq, err))
 		}
 		c.sent.Add(1)

@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -53,7 +52,7 @@ func main() {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		cli.Fail(name, errors.New("--tls-cert-file and --tls-key-file go together"))
 	}
-	defPolicy, err := parsePolicy(*defaultPolicy)
+	defPolicy, err := cli.ParsePolicy("default-token-policy", *defaultPolicy)
 	if err != nil {
 		cli.Fail(name, err)
 	}
@@ -126,17 +125,6 @@ func main() {
 		log.Error(err, "Agent stopped")
 		os.Exit(1)
 	}
-}
-
-func parsePolicy(s string) (types.NamespacedName, error) {
-	if s == "" {
-		return types.NamespacedName{}, nil
-	}
-	ns, n, ok := strings.Cut(s, "/")
-	if !ok || ns == "" || n == "" {
-		return types.NamespacedName{}, fmt.Errorf("--default-token-policy %q: want namespace/name", s)
-	}
-	return types.NamespacedName{Namespace: ns, Name: n}, nil
 }
 
 // advertiseURL is the base URL written to status: the flag, else the node's address and the

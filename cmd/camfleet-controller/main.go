@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
@@ -39,7 +38,7 @@ func main() {
 	zapOpts.BindFlags(fs)
 	cli.Parse(fs, "camfleet-controller keeps camera-fleet signing keys and tokens in Kubernetes.", os.Args[1:])
 
-	defPolicy, err := parsePolicyName(*defaultPolicy)
+	defPolicy, err := cli.ParsePolicy("default-token-policy", *defaultPolicy)
 	if err != nil {
 		cli.Fail(name, err)
 	}
@@ -87,17 +86,6 @@ func main() {
 		log.Error(err, "Manager stopped")
 		os.Exit(1)
 	}
-}
-
-func parsePolicyName(s string) (types.NamespacedName, error) {
-	if s == "" {
-		return types.NamespacedName{}, nil
-	}
-	ns, n, ok := strings.Cut(s, "/")
-	if !ok || ns == "" || n == "" {
-		return types.NamespacedName{}, fmt.Errorf("--default-token-policy %q: want namespace/name", s)
-	}
-	return types.NamespacedName{Namespace: ns, Name: n}, nil
 }
 
 // addTokenService runs the token service beside the reconcilers, on every replica.

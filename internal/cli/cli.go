@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Version is the release version, set at build time with
@@ -40,4 +43,16 @@ func Parse(fs *flag.FlagSet, summary string, args []string) {
 func Fail(name string, err error) {
 	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	os.Exit(2)
+}
+
+// ParsePolicy reads a "namespace/name" flag value naming a TokenPolicy; empty is none.
+func ParsePolicy(flagName, s string) (types.NamespacedName, error) {
+	if s == "" {
+		return types.NamespacedName{}, nil
+	}
+	ns, n, ok := strings.Cut(s, "/")
+	if !ok || ns == "" || n == "" || strings.Contains(n, "/") {
+		return types.NamespacedName{}, fmt.Errorf("--%s %q: want namespace/name", flagName, s)
+	}
+	return types.NamespacedName{Namespace: ns, Name: n}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/jsonhttp"
 	"github.com/camfleet/camfleet/internal/keys"
 	"github.com/camfleet/camfleet/internal/publication"
 	"github.com/camfleet/camfleet/internal/token"
@@ -77,39 +78,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/login", s.withDefault(s.login))
 	mux.HandleFunc("POST /api/refresh", s.withDefault(s.refresh))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
-	return jsonMuxErrors(mux)
+	return jsonhttp.Mux(mux)
 }
-
-// jsonMuxErrors turns the mux's own plain-text 404 and 405 answers into JSON errors, so every
-// answer of the service is JSON.
-func jsonMuxErrors(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		rec := &statusOnly{header: http.Header{}}
-		mux.ServeHTTP(rec, r)
-		if allow := rec.header.Get("Allow"); allow != "" {
-			w.Header().Set("Allow", allow)
-		}
-		if rec.status == http.StatusMethodNotAllowed {
-			fail(w, rec.status, "method not allowed; use "+rec.header.Get("Allow"))
-			return
-		}
-		fail(w, http.StatusNotFound, "no such endpoint")
-	})
-}
-
-// statusOnly records what the mux would answer without sending it.
-type statusOnly struct {
-	header http.Header
-	status int
-}
-
-func (s *statusOnly) Header() http.Header         { return s.header }
-func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
-func (s *statusOnly) WriteHeader(code int)        { s.status = code }
 
 // policyHandler serves one request for a resolved policy.
 type policyHandler func(w http.ResponseWriter, r *http.Request, pol *policy)
@@ -191,18 +161,11 @@ func (s *Server) signingKey(ctx context.Context, p *policy) (token.SigningKey, e
 	return token.SigningKey{KeyID: a.ID, Algorithm: token.Algorithm(a.Algorithm), Signer: a.Signer()}, nil
 }
 
-// writeJSON answers with a JSON body; tokens in it must never be cached by a proxy.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// fail answers with {"error": message}.
-func fail(w http.ResponseWriter, status int, message string) {
-	writeJSON(w, status, map[string]string{"error": message})
-}
+// writeJSON and fail are the service's JSON answers.
+var (
+	writeJSON = jsonhttp.Write
+	fail      = jsonhttp.Error
+)
 
 // decodeBody reads a small JSON object into v, refusing oversized and malformed bodies with a
 // clear message.
