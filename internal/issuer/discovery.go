@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/bearer"
 	"github.com/camfleet/camfleet/internal/token"
 	"github.com/camfleet/camfleet/internal/trust"
 )
@@ -41,9 +42,14 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request, p *policy) {
 // userinfo answers with the subject and permissions of the Bearer access token, checked by
 // the same strict verifier the agents use.
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request, p *policy) {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || raw == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer`)
+	header := r.Header.Get("Authorization")
+	raw, ok := bearer.Token(header)
+	if !ok {
+		if header != "" {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer`)
+		}
 		fail(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}

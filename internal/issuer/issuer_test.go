@@ -395,3 +395,38 @@ func TestNoSecretsInLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedClientsUnchanged: raspiCamSrv's {"username","password"} logs in; its refresh (the
+// refresh token as the Bearer token, no body) answers with a new access token; an access token
+// presented that way is refused; the microdot {"user","pass"} answer still carries "token";
+// userinfo reads the header with any case of the scheme and refuses other schemes.
+func TestSeedClientsUnchanged(t *testing.T) {
+	s := newService(t, bcrypt.MinCost, true)
+	r := s.do(http.MethodPost, s.url+"/api/login", `{"username":"bob","password":"`+bobPass+`"}`)
+	if r.status != http.StatusOK || str(r.body["access_token"]) == "" || str(r.body["token"]) != str(r.body["access_token"]) {
+		t.Fatalf("raspiCamSrv login: %d %s", r.status, r.raw)
+	}
+	s.clock.Step(time.Minute)
+	rt := str(r.body["refresh_token"])
+	nr := s.do(http.MethodPost, s.url+"/api/refresh", "", "Authorization", "Bearer "+rt)
+	if nr.status != http.StatusOK || str(nr.body["access_token"]) == "" || str(nr.body["access_token"]) == str(r.body["access_token"]) {
+		t.Fatalf("refresh with the Bearer header: %d %s", nr.status, nr.raw)
+	}
+	if a := s.do(http.MethodPost, s.url+"/api/refresh", "", "Authorization", "Bearer "+str(nr.body["access_token"])); a.status != http.StatusUnauthorized {
+		t.Errorf("an access token as the refresh Bearer token: %d %s", a.status, a.raw)
+	}
+	if a := s.do(http.MethodPost, s.url+"/api/refresh", "", "Authorization", "Basic Ym9iOnB3"); a.status != http.StatusUnauthorized || !strings.Contains(a.header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("a Basic header on refresh: %d %v", a.status, a.header)
+	}
+	m := s.do(http.MethodPost, s.url+"/api/login", `{"user":"bob","pass":"`+bobPass+`"}`)
+	if m.status != http.StatusOK || str(m.body["token"]) == "" {
+		t.Fatalf("microdot login: %d %s", m.status, m.raw)
+	}
+	at := str(m.body["token"])
+	if u := s.do(http.MethodGet, s.path("userinfo"), "", "Authorization", "bearer "+at); u.status != http.StatusOK || str(u.body["sub"]) != "bob" {
+		t.Errorf("userinfo with a lower-case scheme: %d %s", u.status, u.raw)
+	}
+	if u := s.do(http.MethodGet, s.path("userinfo"), "", "Authorization", "Token "+at); u.status != http.StatusUnauthorized || !strings.Contains(u.header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("userinfo with another scheme: %d %v", u.status, u.header)
+	}
+}

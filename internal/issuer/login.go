@@ -23,6 +23,9 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("camfleet: no such user"),
 type loginRequest struct {
 	User string `json:"user"`
 	Pass string `json:"pass"`
+	// Username and Password are raspiCamSrv's names for the same fields.
+	Username string `json:"username"`
+	Password string `json:"password"`
 	// Policy is accepted (and ignored here) because agents forward the phone's body as is;
 	// the agent picks the policy from it.
 	Policy string `json:"policy,omitempty"`
@@ -43,6 +46,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, p *policy) {
 	var req loginRequest
 	if !decodeBody(w, r, &req) {
 		return
+	}
+	if req.User == "" && req.Pass == "" {
+		req.User, req.Pass = req.Username, req.Password
 	}
 	if req.User == "" || req.Pass == "" {
 		fail(w, http.StatusBadRequest, "missing user or pass")

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/bearer"
 	"github.com/camfleet/camfleet/internal/trust"
 )
 
@@ -29,7 +30,17 @@ type refreshRequest struct {
 // whole session family is revoked and its holder must log in again.
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request, p *policy) {
 	var req refreshRequest
-	if !decodeBody(w, r, &req) {
+	// raspiCamSrv and flask_jwt_extended clients send the refresh token as the Bearer token
+	// and no body.
+	if h := r.Header.Get("Authorization"); h != "" && r.ContentLength <= 0 {
+		tok, ok := bearer.Token(h)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			fail(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		req.RefreshToken = tok
+	} else if !decodeBody(w, r, &req) {
 		return
 	}
 	if req.RefreshToken == "" {
