@@ -54,32 +54,62 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, p *policy) {
 		fail(w, http.StatusBadRequest, "missing user or pass")
 		return
 	}
-	client := clientAddress(r)
-	policyKey := p.Namespace + "/" + p.Name
-	if wait := s.limits.blocked(policyKey, req.User, client); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-		fail(w, http.StatusTooManyRequests, "too many failed logins; try again later")
+	resp, gerr := s.passwordGrant(r.Context(), p, req.User, req.Pass, clientAddress(r))
+	if gerr != nil {
+		gerr.answer(w, s)
 		return
 	}
-	user, ok := s.authenticate(r.Context(), p, req.User, req.Pass)
-	if !ok {
-		s.limits.failed(policyKey, req.User, client)
-		s.Log.Info("Login failed", "policy", policyKey, "user", req.User, "clientAddress", client)
-		fail(w, http.StatusUnauthorized, "invalid user or password")
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// grantError is why a grant was refused, answered as the service's own JSON error or as an
+// RFC 6749 §5.2 error by the OAuth token endpoint.
+type grantError struct {
+	status  int
+	code    string // the RFC 6749 error code
+	message string
+	// retryAfter is set when a rate limit refused the grant.
+	retryAfter time.Duration
+	// err is an internal failure, logged and never shown.
+	err error
+}
+
+func (g *grantError) answer(w http.ResponseWriter, s *Server) {
+	if g.err != nil {
+		s.internalError(w, g.err)
 		return
+	}
+	if g.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((g.retryAfter+time.Second-1)/time.Second)))
+	}
+	fail(w, g.status, g.message)
+}
+
+var errUnauthorized = &grantError{status: http.StatusUnauthorized, code: "invalid_grant", message: "unauthorized"}
+
+// passwordGrant checks a user's password, within the failed-login limits, and issues a new
+// session's tokens.
+func (s *Server) passwordGrant(ctx context.Context, p *policy, name, pass, client string) (tokenResponse, *grantError) {
+	policyKey := p.Namespace + "/" + p.Name
+	if wait := s.limits.blocked(policyKey, name, client); wait > 0 {
+		return tokenResponse{}, &grantError{status: http.StatusTooManyRequests, code: "invalid_grant", message: "too many failed logins; try again later", retryAfter: wait}
+	}
+	user, ok := s.authenticate(ctx, p, name, pass)
+	if !ok {
+		s.limits.failed(policyKey, name, client)
+		s.Log.Info("Login failed", "policy", policyKey, "user", name, "clientAddress", client)
+		return tokenResponse{}, &grantError{status: http.StatusUnauthorized, code: "invalid_grant", message: "invalid user or password"}
 	}
 	family, err := token.NewID()
 	if err != nil {
-		s.internalError(w, err)
-		return
+		return tokenResponse{}, &grantError{err: err}
 	}
-	resp, err := s.issue(r.Context(), p, user.Name, user.Roles, family, true)
+	resp, err := s.issue(ctx, p, user.Name, user.Roles, family, true)
 	if err != nil {
-		s.internalError(w, err)
-		return
+		return tokenResponse{}, &grantError{err: err}
 	}
 	s.Log.Info("Login succeeded", "policy", policyKey, "user", user.Name, "clientAddress", client)
-	writeJSON(w, http.StatusOK, resp)
+	return resp, nil
 }
 
 // authenticate checks the password against the user's bcrypt hash. Every path does one bcrypt

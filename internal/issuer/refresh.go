@@ -47,21 +47,29 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, p *policy) {
 		fail(w, http.StatusBadRequest, "missing refresh_token")
 		return
 	}
-	v, _, err := trust.Verifier(p.TokenPolicy, p.issuer, p.published, trust.RefreshType, s.Clock)
-	if err != nil {
-		s.internalError(w, err)
+	resp, gerr := s.refreshGrant(r.Context(), p, req.RefreshToken)
+	if gerr != nil {
+		gerr.answer(w, s)
 		return
 	}
-	got, err := v.Verify(req.RefreshToken)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// refreshGrant trades a refresh token for the next pair of its session family, revoking the
+// family when the token was already used.
+func (s *Server) refreshGrant(ctx context.Context, p *policy, raw string) (tokenResponse, *grantError) {
+	v, _, err := trust.Verifier(p.TokenPolicy, p.issuer, p.published, trust.RefreshType, s.Clock)
+	if err != nil {
+		return tokenResponse{}, &grantError{err: err}
+	}
+	got, err := v.Verify(raw)
 	if err != nil {
 		s.rejected(p, "refresh", err)
-		fail(w, http.StatusUnauthorized, "unauthorized")
-		return
+		return tokenResponse{}, errUnauthorized
 	}
 	family, _, ok := strings.Cut(got.ID, ".")
 	if !ok {
-		fail(w, http.StatusUnauthorized, "unauthorized")
-		return
+		return tokenResponse{}, errUnauthorized
 	}
 	var user *camv1.User
 	for i := range p.Spec.Users {
@@ -70,31 +78,26 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, p *policy) {
 		}
 	}
 	if user == nil {
-		fail(w, http.StatusUnauthorized, "unauthorized")
-		return
+		return tokenResponse{}, errUnauthorized
 	}
-	if err := s.sessions(p).check(r.Context(), family, got.ID); err != nil {
+	if err := s.sessions(p).check(ctx, family, got.ID); err != nil {
 		if errors.Is(err, errReused) {
 			s.Log.Info("Refresh token reused; session family revoked", "policy", p.Namespace+"/"+p.Name, "user", got.Subject, "family", family)
 		}
 		if errors.Is(err, errReused) || errors.Is(err, errNoSession) {
-			fail(w, http.StatusUnauthorized, "unauthorized")
-			return
+			return tokenResponse{}, errUnauthorized
 		}
-		s.internalError(w, err)
-		return
+		return tokenResponse{}, &grantError{err: err}
 	}
-	resp, err := s.issue(r.Context(), p, user.Name, user.Roles, family, false)
+	resp, err := s.issue(ctx, p, user.Name, user.Roles, family, false)
 	if errors.Is(err, errReused) {
 		// Another request refreshed with the same token between our check and our write.
-		fail(w, http.StatusUnauthorized, "unauthorized")
-		return
+		return tokenResponse{}, errUnauthorized
 	}
 	if err != nil {
-		s.internalError(w, err)
-		return
+		return tokenResponse{}, &grantError{err: err}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return resp, nil
 }
 
 var (

@@ -72,6 +72,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /policies/{namespace}/{name}/login", s.withPolicy(s.login))
 	mux.HandleFunc("POST /policies/{namespace}/{name}/refresh", s.withPolicy(s.refresh))
+	mux.HandleFunc("POST /policies/{namespace}/{name}/token", s.withPolicy(s.oauthToken))
 	mux.HandleFunc("GET /policies/{namespace}/{name}/jwks.json", s.withPolicy(s.jwks))
 	mux.HandleFunc("GET /policies/{namespace}/{name}/.well-known/openid-configuration", s.withPolicy(s.discovery))
 	mux.HandleFunc("GET /policies/{namespace}/{name}/userinfo", s.withPolicy(s.userinfo))
