@@ -100,7 +100,7 @@ type AccessTokenStatus struct {
 // +kubebuilder:resource:shortName=atok,categories=camfleet
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.policyName`
 // +kubebuilder:printcolumn:name="Subject",type=string,JSONPath=`.spec.subject`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expirationTime`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expirationTime`,description="When the token in the Secret expires (RFC 3339): kubectl renders date columns only for past times"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

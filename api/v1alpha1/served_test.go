@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -195,5 +197,42 @@ func TestServedCRDs(t *testing.T) {
 		if !strings.Contains(all, n) {
 			t.Errorf("kubectl get camfleet does not list %s:\n%s", n, all)
 		}
+	}
+}
+
+// TestFutureTimesReadWell: kubectl renders a date column only for past times (a future one
+// prints <invalid>), so an AccessToken's expiry and a policy's next rotation are shown as
+// RFC 3339 times by the real kubectl.
+func TestFutureTimesReadWell(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	future := metav1.NewTime(time.Now().Add(72 * time.Hour).UTC().Truncate(time.Second))
+	past := metav1.NewTime(time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second))
+	tp := &camv1.TokenPolicy{}
+	tp.Name, tp.Namespace = "house", ns
+	at := &camv1.AccessToken{Spec: camv1.AccessTokenSpec{PolicyName: "house", Subject: "w", SecretName: "w"}}
+	at.Name, at.Namespace = "worker", ns
+	for _, o := range []client.Object{tp, at} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp.Status.NextRotationTime, tp.Status.LastRotationTime = &future, &past
+	at.Status.ExpirationTime = &future
+	for _, o := range []client.Object{tp, at} {
+		if err := env.Client.Status().Update(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := future.Format(time.RFC3339)
+	for _, kind := range []string{"tp/house", "atok/worker"} {
+		out := kubectl(t, "get", kind, "-n", ns)
+		if strings.Contains(out, "<invalid>") || !strings.Contains(out, want) {
+			t.Errorf("kubectl get %s does not show the future time %s:\n%s", kind, want, out)
+		}
+	}
+	// The past time stays a relative age.
+	if out := kubectl(t, "get", "tp/house", "-n", ns); !strings.Contains(out, "120m") {
+		t.Errorf("kubectl get tp does not show the last rotation as an age:\n%s", out)
 	}
 }
