@@ -68,7 +68,7 @@ func (s *Server) refreshGrant(ctx context.Context, p *policy, raw string) (token
 		return tokenResponse{}, errUnauthorized
 	}
 	family, _, ok := strings.Cut(got.ID, ".")
-	if !ok {
+	if !ok || got.Issuer != p.issuer {
 		return tokenResponse{}, errUnauthorized
 	}
 	var user *camv1.User

@@ -95,11 +95,8 @@ func Audiences(p *camv1.TokenPolicy) []string {
 // issuer. An external issuer whose keys cannot be used is left out and reported; the
 // policy's own keys must be sound.
 func KeySet(p *camv1.TokenPolicy, issuer string, pub Published) (*token.KeySet, []error, error) {
-	own, err := token.ParseJWKS(pub.JWKS)
+	own, err := ownKeys(p, issuer, pub)
 	if err != nil {
-		return nil, nil, fmt.Errorf("policy %s/%s JWKS: %w", p.Namespace, p.Name, err)
-	}
-	if own, err = own.BindIssuer(issuer); err != nil {
 		return nil, nil, err
 	}
 	sets := []*token.KeySet{own}
@@ -122,10 +119,28 @@ func KeySet(p *camv1.TokenPolicy, issuer string, pub Published) (*token.KeySet, 
 	return merged, problems, nil
 }
 
+// ownKeys are the policy's own published keys, bound to its issuer.
+func ownKeys(p *camv1.TokenPolicy, issuer string, pub Published) (*token.KeySet, error) {
+	own, err := token.ParseJWKS(pub.JWKS)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s/%s JWKS: %w", p.Namespace, p.Name, err)
+	}
+	return own.BindIssuer(issuer)
+}
+
 // Verifier is the strict verifier for a policy's access tokens (or refresh tokens, with
 // RefreshType), ready for the hot path.
 func Verifier(p *camv1.TokenPolicy, issuer string, pub Published, typ string, c clock.PassiveClock) (*token.Verifier, []error, error) {
-	ks, problems, err := KeySet(p, issuer, pub)
+	var ks *token.KeySet
+	var problems []error
+	var err error
+	if typ == RefreshType {
+		// Only the policy itself issues refresh tokens: an external issuer's key, however
+		// trusted for access, must never mint a session of ours.
+		ks, err = ownKeys(p, issuer, pub)
+	} else {
+		ks, problems, err = KeySet(p, issuer, pub)
+	}
 	if err != nil {
 		return nil, problems, err
 	}
