@@ -430,3 +430,36 @@ func TestSeedClientsUnchanged(t *testing.T) {
 		t.Errorf("userinfo with another scheme: %d %v", u.status, u.header)
 	}
 }
+
+// TestConcurrentGuessesAreLimited: 60 wrong passwords for one user sent at once are charged
+// before bcrypt runs, so no more than the burst of 5 are evaluated; the rest get 429.
+// Security review finding (before the fix all 60 were evaluated).
+func TestConcurrentGuessesAreLimited(t *testing.T) {
+	s := newService(t, bcrypt.DefaultCost, false)
+	const n = 60
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- s.login("alice", "guess").status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for st := range statuses {
+		counts[st]++
+	}
+	if counts[http.StatusUnauthorized] > 5 || counts[http.StatusTooManyRequests] < n-5 {
+		t.Errorf("60 concurrent guesses: %v; want at most 5 evaluated (401) and the rest 429", counts)
+	}
+	// A success gives its reservation back: five logins in a row all pass.
+	s.clock.Step(time.Hour)
+	for i := range 8 {
+		if r := s.login("bob", bobPass); r.status != http.StatusOK {
+			t.Fatalf("successful login %d: %d", i, r.status)
+		}
+	}
+}

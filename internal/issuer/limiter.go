@@ -44,27 +44,34 @@ func get(m map[string]*rate.Limiter, key string, limit rate.Limit, burst int) *r
 	return l
 }
 
-// blocked says how long the user or address must wait before another attempt; 0 if they may
-// try now.
-func (l *limiter) blocked(policy, user, addr string) time.Duration {
+// reserve charges one attempt to the user and the address before the password is checked,
+// so concurrent guesses cannot all pass the check before any is counted. It returns how long
+// to wait when either is out of attempts (nothing is charged then), or a refund to call when
+// the attempt succeeds: successful logins cost nothing.
+func (l *limiter) reserve(policy, user, addr string) (wait time.Duration, refund func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clock.Now()
-	wait := time.Duration(0)
-	for _, lim := range []*rate.Limiter{get(l.users, policy+"\x00"+user, userLimit, userBurst), get(l.addrs, addr, addressLimit, addressBurst)} {
+	lims := []*rate.Limiter{get(l.users, policy+"\x00"+user, userLimit, userBurst), get(l.addrs, addr, addressLimit, addressBurst)}
+	for _, lim := range lims {
 		if tokens := lim.TokensAt(now); tokens < 1 {
 			need := time.Duration((1 - tokens) / float64(lim.Limit()) * float64(time.Second))
 			wait = max(wait, need)
 		}
 	}
-	return wait
-}
-
-// failed records a failed attempt against the user and the address.
-func (l *limiter) failed(policy, user, addr string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.clock.Now()
-	get(l.users, policy+"\x00"+user, userLimit, userBurst).AllowN(now, 1)
-	get(l.addrs, addr, addressLimit, addressBurst).AllowN(now, 1)
+	if wait > 0 {
+		return wait, nil
+	}
+	rs := make([]*rate.Reservation, 0, len(lims))
+	for _, lim := range lims {
+		rs = append(rs, lim.ReserveN(now, 1))
+	}
+	return 0, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		t := l.clock.Now()
+		for _, r := range rs {
+			r.CancelAt(t)
+		}
+	}
 }

@@ -91,12 +91,14 @@ var errUnauthorized = &grantError{status: http.StatusUnauthorized, code: "invali
 // session's tokens.
 func (s *Server) passwordGrant(ctx context.Context, p *policy, name, pass, client string) (tokenResponse, *grantError) {
 	policyKey := p.Namespace + "/" + p.Name
-	if wait := s.limits.blocked(policyKey, name, client); wait > 0 {
+	wait, refund := s.limits.reserve(policyKey, name, client)
+	if wait > 0 {
 		return tokenResponse{}, &grantError{status: http.StatusTooManyRequests, code: "invalid_grant", message: "too many failed logins; try again later", retryAfter: wait}
 	}
 	user, ok := s.authenticate(ctx, p, name, pass)
-	if !ok {
-		s.limits.failed(policyKey, name, client)
+	if ok {
+		refund()
+	} else {
 		s.Log.Info("Login failed", "policy", policyKey, "user", name, "clientAddress", client)
 		return tokenResponse{}, &grantError{status: http.StatusUnauthorized, code: "invalid_grant", message: "invalid user or password"}
 	}
