@@ -651,3 +651,37 @@ func TestVerificationInStatus(t *testing.T) {
 		t.Errorf("observedGeneration %d, want %d", st.policy.Status.ObservedGeneration, p.Generation)
 	}
 }
+
+// TestExternalKeyReusingOurKid: an external issuer whose key copies the kid of the policy's
+// own key is published without keys and with the reason; the policy stays Ready.
+func TestExternalKeyReusingOurKid(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.policy("clash", camv1.AlgorithmEdDSA)
+	h.settle("clash")
+	st := h.checkInvariants("clash")
+	other, _ := token.GenerateSigningKey(token.EdDSA)
+	forged := other.PublicKey()
+	forged.KeyID = st.policy.Status.ActiveKeyID
+	ks, err := token.NewKeySet(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := ks.MarshalJWKS()
+	var doc struct{ Keys []json.RawMessage }
+	_ = json.Unmarshal(jwks, &doc)
+	p := st.policy.DeepCopy()
+	p.Spec.ExternalIssuers = []camv1.ExternalIssuer{{Issuer: "https://copycat.example", PublicKeys: []string{string(doc.Keys[0])}}}
+	if err := env.Client.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	h.settle("clash")
+	st = h.checkInvariants("clash")
+	v := st.policy.Status.Verification
+	if v == nil || len(v.ExternalIssuers) != 1 || v.ExternalIssuers[0].JWKS != "" || !strings.Contains(v.ExternalIssuers[0].Message, "reuses the kid") {
+		t.Fatalf("verification %s", mustJSON(t, v))
+	}
+	if !meta.IsStatusConditionTrue(st.policy.Status.Conditions, camv1.ConditionReady) {
+		t.Errorf("the policy is not Ready: %s", mustJSON(t, st.policy.Status.Conditions))
+	}
+}

@@ -15,6 +15,7 @@ import (
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
 	"github.com/camfleet/camfleet/internal/publication"
+	"github.com/camfleet/camfleet/internal/token"
 	"github.com/camfleet/camfleet/internal/trust"
 )
 
@@ -176,12 +177,30 @@ func (r *TokenPolicyReconciler) resolveExternal(ctx context.Context, run *policy
 			fromConfigMap = []byte(cm.Data[key])
 		}
 		jwks, err := trust.ExternalJWKS(e, fromConfigMap)
+		if err == nil {
+			err = kidClash(run.set, jwks)
+		}
 		if err != nil {
 			st.Message = err.Error()
 		} else {
 			st.JWKS = string(jwks)
 		}
 		run.external = append(run.external, st)
+	}
+	return nil
+}
+
+// kidClash refuses an external JWKS that reuses a kid of the policy's own keys: verifiers
+// would not know which key a token names.
+func kidClash(set *keys.Set, jwks []byte) error {
+	ext, err := token.ParseJWKS(jwks)
+	if err != nil {
+		return err
+	}
+	for _, k := range set.Keys {
+		if _, taken := ext.Lookup(k.ID); taken {
+			return fmt.Errorf("key %s reuses the kid of one of this policy's own keys; the issuer is left out", k.ID)
+		}
 	}
 	return nil
 }

@@ -106,6 +106,9 @@ func KeySet(p *camv1.TokenPolicy, issuer string, pub Published) (*token.KeySet, 
 		if err == nil {
 			ks, err = ks.Bind(token.Binding{Issuer: e.Issuer, SubjectClaim: e.SubjectClaim, Types: []string{"", "JWT", "jwt", AccessType}})
 		}
+		if err == nil {
+			err = kidsClash(sets, ks)
+		}
 		if err != nil {
 			problems = append(problems, fmt.Errorf("external issuer %s: %w", e.Issuer, err))
 			continue
@@ -126,6 +129,20 @@ func ownKeys(p *camv1.TokenPolicy, issuer string, pub Published) (*token.KeySet,
 		return nil, fmt.Errorf("policy %s/%s JWKS: %w", p.Namespace, p.Name, err)
 	}
 	return own.BindIssuer(issuer)
+}
+
+// kidsClash refuses an external issuer's keys when one reuses a kid already trusted (kids are
+// public, so anyone may copy the policy's own): one such key must cost that issuer its
+// trust, never break verification for the whole policy.
+func kidsClash(trusted []*token.KeySet, ks *token.KeySet) error {
+	for _, k := range ks.Keys() {
+		for _, t := range trusted {
+			if _, taken := t.Lookup(k.KeyID); taken {
+				return fmt.Errorf("key %s reuses a kid already trusted by this policy; the issuer is left out", k.KeyID)
+			}
+		}
+	}
+	return nil
 }
 
 // Verifier is the strict verifier for a policy's access tokens (or refresh tokens, with
