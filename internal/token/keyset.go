@@ -49,6 +49,10 @@ type PublicKey struct {
 	// it unset for our own issuer, so that refresh and access tokens never
 	// cross.
 	Types []string
+	// Audiences, when set, replaces the verifier's accepted "aud" values for
+	// this issuer's tokens, so an external issuer's audience never admits our
+	// own tokens, nor ours its.
+	Audiences []string
 }
 
 // verifyKey is a validated PublicKey with its concrete key type resolved once,
@@ -76,6 +80,9 @@ type Binding struct {
 	// Types overrides the verifier's expected "typ" for these keys; see
 	// PublicKey.Types.
 	Types []string
+	// Audiences overrides the verifier's accepted "aud" values for these keys;
+	// see PublicKey.Audiences.
+	Audiences []string
 }
 
 // NewKeySet validates keys and indexes them by key ID. It refuses a key with an
@@ -194,6 +201,7 @@ func (s *KeySet) Bind(b Binding) (*KeySet, error) {
 		keys[i].Issuer = b.Issuer
 		keys[i].SubjectClaim = b.SubjectClaim
 		keys[i].Types = append([]string(nil), b.Types...)
+		keys[i].Audiences = append([]string(nil), b.Audiences...)
 	}
 	out, err := NewKeySet(keys...)
 	if err != nil {

@@ -286,6 +286,9 @@ func (v *Verifier) verify(token string, now time.Time, ks *KeySet, revoked *Revo
 		return Verified{}, verification{}, errMalformed
 	}
 	c := claims{subjectClaim: key.SubjectClaim, audiences: v.audiences}
+	if len(key.Audiences) > 0 {
+		c.audiences = key.Audiences
+	}
 	if c.subjectClaim == "" {
 		c.subjectClaim = "sub"
 	}

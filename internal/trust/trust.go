@@ -76,19 +76,24 @@ func LifetimesOf(p *camv1.TokenPolicy) Lifetimes {
 	return l
 }
 
-// Audiences are the aud values a policy's verifiers accept: its own, and those its external
-// issuers name.
+// Audiences are the aud values the policy's own tokens carry and its verifiers accept for
+// them. Each external issuer's tokens are held to that issuer's audience instead
+// (externalAudiences), so one issuer's audience never admits another's tokens.
 func Audiences(p *camv1.TokenPolicy) []string {
 	out := append([]string(nil), p.Spec.Audience...)
 	if len(out) == 0 {
 		out = []string{"camfleet"}
 	}
-	for _, e := range p.Spec.ExternalIssuers {
-		if e.Audience != "" {
-			out = append(out, e.Audience)
-		}
-	}
 	return out
+}
+
+// externalAudiences are the aud values accepted on an external issuer's tokens: its own
+// audience, else the policy's.
+func externalAudiences(p *camv1.TokenPolicy, e camv1.ExternalIssuer) []string {
+	if e.Audience != "" {
+		return []string{e.Audience}
+	}
+	return Audiences(p)
 }
 
 // KeySet binds the policy's own keys to its issuer and each external issuer's keys to that
@@ -104,7 +109,7 @@ func KeySet(p *camv1.TokenPolicy, issuer string, pub Published) (*token.KeySet, 
 	for _, e := range p.Spec.ExternalIssuers {
 		ks, err := externalKeys(e, pub.External[e.Issuer])
 		if err == nil {
-			ks, err = ks.Bind(token.Binding{Issuer: e.Issuer, SubjectClaim: e.SubjectClaim, Types: []string{"", "JWT", "jwt", AccessType}})
+			ks, err = ks.Bind(token.Binding{Issuer: e.Issuer, SubjectClaim: e.SubjectClaim, Types: []string{"", "JWT", "jwt", AccessType}, Audiences: externalAudiences(p, e)})
 		}
 		if err == nil {
 			err = kidsClash(sets, ks)

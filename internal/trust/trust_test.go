@@ -44,3 +44,45 @@ func TestExternalKeyReusingOurKidIsLeftOut(t *testing.T) {
 		t.Errorf("the policy's own token: %v", err)
 	}
 }
+
+// TestAudiencesPerIssuer: an external issuer's tokens must carry its own audience, and that
+// audience admits none of the policy's own tokens.
+func TestAudiencesPerIssuer(t *testing.T) {
+	own, _ := token.GenerateSigningKey(token.EdDSA)
+	ext, _ := token.GenerateSigningKey(token.ES256)
+	ownSet, _ := token.NewKeySet(own.PublicKey())
+	ownJWKS, _ := ownSet.MarshalJWKS()
+	extSet, _ := token.NewKeySet(ext.PublicKey())
+	extJWKS, _ := extSet.MarshalJWKS()
+	const iss, extIss = "https://tokens.test/policies/cams/home", "https://ha.test"
+	p := &camv1.TokenPolicy{}
+	p.Spec.Audience = []string{"camfleet"}
+	p.Spec.ExternalIssuers = []camv1.ExternalIssuer{{Issuer: extIss, Audience: "home-assistant", JWKSConfigMapRef: &camv1.ConfigMapKeyReference{Name: "x"}}}
+	clk := clocktesting.NewFakeClock(time.Now())
+	v, problems, err := Verifier(p, iss, Published{JWKS: ownJWKS, External: map[string][]byte{extIss: extJWKS}}, AccessType, clk)
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("verifier: %v %v", err, problems)
+	}
+	now := clk.Now()
+	sign := func(k token.SigningKey, issuer, aud string) string {
+		tok, err := token.Sign(token.Claims{Issuer: issuer, Subject: "a", Audience: []string{aud}, IssuedAt: now, Expiry: now.Add(time.Hour)}, AccessType, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tc := range []struct {
+		name string
+		tok  string
+		ok   bool
+	}{
+		{"own token, own audience", sign(own, iss, "camfleet"), true},
+		{"own token, the external issuer's audience", sign(own, iss, "home-assistant"), false},
+		{"external token, its audience", sign(ext, extIss, "home-assistant"), true},
+		{"external token, the policy's audience", sign(ext, extIss, "camfleet"), false},
+	} {
+		if _, err := v.Verify(tc.tok); (err == nil) != tc.ok {
+			t.Errorf("%s: err %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
