@@ -17,7 +17,7 @@ type huffTable struct {
 	// longer) and the symbol (high 8 bits).
 	look [1 << lutBits]uint16
 	// skip maps the next lutBits bits to whole coefficients (codes plus extra bits); 0 when
-	// not even one fits. Bits 0-4: bits to consume; bits 8-15: how far the coefficient
+	// the code is longer than lutBits. Bits 0-4: bits to consume; bits 8-15: how far the coefficient
 	// index advances (run+1, 16 for ZRL, 64 for end of block). When the entry holds two
 	// coefficients, bits 16-20 and 24-31 give the same for the first one alone, which is
 	// all that belongs to the block if it reaches the block's end; otherwise they are 0.
@@ -113,13 +113,13 @@ func (t *huffTable) buildSkip(ac bool) {
 		if l1 == 0 {
 			continue
 		}
+		// The extra bits need not lie within the lookup: the decoder always holds enough
+		// bits for a code and its extra bits (at most 16+15), so one step consumes any
+		// coefficient whose code fits, however many extra bits a noisy frame gives it.
 		size1, step1 := coefficient(byte(e1>>8), ac)
 		bits1 := l1 + size1
-		if bits1 > lutBits {
-			continue
-		}
 		t.skip[i] = bits1 | step1<<8
-		if !ac || step1 >= 64 || bits1 == lutBits {
+		if !ac || step1 >= 64 || bits1 >= lutBits {
 			continue
 		}
 		// The bits after the first coefficient, zero-filled; a second code only counts if

@@ -58,6 +58,15 @@ type testServer struct {
 // an MJPEG stream capped at maxFPS.
 func startServer(t *testing.T, h *Hub, maxFPS int) *testServer {
 	t.Helper()
+	// Small socket buffers, so that a client that stops reading blocks the server's writes
+	// within a frame or two rather than after the tens of megabytes loopback may buffer.
+	return startServerBuffered(t, h, maxFPS, 32<<10)
+}
+
+// startServerBuffered is startServer with the server's socket send buffer set to sndbuf
+// bytes; 0 leaves the system's.
+func startServerBuffered(t *testing.T, h *Hub, maxFPS, sndbuf int) *testServer {
+	t.Helper()
 	ts := &testServer{served: make(chan *served, 16)}
 	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := h.Subscribe()
@@ -73,11 +82,9 @@ func startServer(t *testing.T, h *Hub, maxFPS int) *testServer {
 		c.Close()
 		s.err <- err
 	}))
-	// Small socket buffers, so that a client that stops reading blocks the server's writes
-	// within a frame or two rather than after the tens of megabytes loopback may buffer.
 	ts.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if tc, ok := c.(*net.TCPConn); ok && st == http.StateNew {
-			_ = tc.SetWriteBuffer(32 << 10)
+		if tc, ok := c.(*net.TCPConn); ok && st == http.StateNew && sndbuf > 0 {
+			_ = tc.SetWriteBuffer(sndbuf)
 		}
 	}
 	ts.Start()

@@ -2,12 +2,13 @@
 // multipart/x-mixed-replace (MJPEG).
 //
 // A Hub keeps only the latest frame. Publish swaps it in and wakes the waiting clients by
-// closing one channel, so it costs the same for one client as for a hundred and never
-// touches a socket. Each client is served on its own goroutine (the HTTP handler's), which
+// closing one channel. Each client is served on its own goroutine (the HTTP handler's), which
 // sends the latest frame, waits for a newer one and sends that: a client that writes slowly
 // skips the frames published meanwhile instead of queueing them, so it holds at most one
 // frame and never delays another client. Every client gets the same bytes, the JPEG as the
-// camera encoded it.
+// camera encoded it. For the first few clients on plain HTTP/1.1 that wait for a frame,
+// Publish writes it itself without blocking, which spares waking their goroutines at every
+// frame (inline.go).
 package stream
 
 import (
@@ -69,6 +70,14 @@ type Hub struct {
 	mu     sync.Mutex // serialises Publish, so that sequence numbers follow the frame order
 	latest atomic.Pointer[Frame]
 
+	// inline lists the clients Publish may write to itself (inline.go); inlineMu
+	// serialises its copy-on-write updates.
+	inline   atomic.Pointer[[]*Client]
+	inlineMu sync.Mutex
+	// inlineWhole counts the parts Publish wrote whole, inlineHanded those whose rest it
+	// left to the client's goroutine.
+	inlineWhole, inlineHanded atomic.Uint64
+
 	maxClients atomic.Int64
 	clients    atomic.Int64
 	sent       atomic.Uint64
@@ -93,8 +102,8 @@ func (h *Hub) SetMaxClients(n int) {
 
 // Publish makes jpeg the latest frame and wakes the clients waiting for one. The hub takes
 // ownership of jpeg: the caller must not modify it afterwards. A zero captured time is
-// replaced by the hub's clock. An empty jpeg is ignored. Publish costs the same whatever the
-// number of clients and never waits for one.
+// replaced by the hub's clock. An empty jpeg is ignored. Publish never waits for a client:
+// it writes to at most maxInline waiting clients, only what their sockets take at once.
 func (h *Hub) Publish(jpeg []byte, captured time.Time) {
 	h.PublishRecycled(jpeg, captured, nil)
 }
@@ -116,11 +125,21 @@ func (h *Hub) PublishRecycled(jpeg []byte, captured time.Time, recycle func([]by
 	prev := h.latest.Load()
 	f := &Frame{seq: prev.seq + 1, captured: captured, data: jpeg, newer: make(chan struct{}), recycle: recycle}
 	f.refs.Store(1)
+	inline := h.inline.Load()
+	if inline != nil && len(*inline) > 0 {
+		f.refs.Add(1) // held while writing to the inline clients
+	} else {
+		inline = nil
+	}
 	h.latest.Store(f)
 	close(prev.newer)
 	h.mu.Unlock()
 	if prev.seq > 0 {
 		prev.Release()
+	}
+	if inline != nil {
+		h.writeInline(f)
+		f.Release()
 	}
 }
 
@@ -184,9 +203,12 @@ type Client struct {
 	once   sync.Once
 
 	serving atomic.Bool
-	// seen is the sequence number of the last frame this client sent or skipped; only the
-	// goroutine in ServeMJPEG uses it.
+	// seen is the sequence number of the last frame this client sent or skipped, and pace
+	// its rate cap; the goroutine in ServeMJPEG uses them, and the publisher while the
+	// client is parked for inline writes (under in.mu).
 	seen uint64
+	pace pacer
+	in   inlineState
 	// hdr backs the part header, formatted anew for every frame without allocating.
 	hdr [96]byte
 

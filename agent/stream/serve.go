@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -113,23 +114,39 @@ func (h *Hub) ServeMJPEG(ctx context.Context, w http.ResponseWriter, c *Client, 
 	if f := h.latest.Load(); f.seq > 0 {
 		c.seen = f.seq - 1 // the latest frame is sent at once
 	}
-	pace := newPacer(maxFPS)
+	c.pace = newPacer(maxFPS)
 	done := ctx.Done()
+	inline := false
+	if sc, ok := p.conn.(syscall.Conn); ok && inlineSupported {
+		if raw, err := sc.SyscallConn(); err == nil {
+			h.addInline(c, raw, done)
+			defer h.removeInline(c)
+			inline = true
+		}
+	}
 	for {
 		if ctx.Err() != nil || c.isClosed() {
 			return nil
 		}
-		f := c.next(done)
+		var f *Frame
+		off := 0
+		if inline {
+			f, off = c.await(done)
+		} else {
+			f = c.next(done)
+		}
 		if f == nil {
 			return nil
 		}
-		c.seen = f.seq
-		if !pace.admit(f.captured) {
-			f.Release()
-			c.skip(1)
-			continue
+		if !inline {
+			c.seen = f.seq
+			if !c.pace.admit(f.captured) {
+				f.Release()
+				c.skip(1)
+				continue
+			}
 		}
-		err := p.write(c.hdr[:0], f.data)
+		err := p.write(c.hdr[:0], f.data, off)
 		f.Release()
 		if err != nil {
 			return p.failed(ctx, fmt.Errorf("write frame %d: %w", f.seq, err))
@@ -200,24 +217,34 @@ func (p *part) start() error {
 	return p.rc.Flush()
 }
 
-// write sends one image and the delimiter after it, formatting the part header into buf.
-func (p *part) write(buf, jpeg []byte) error {
-	p.setDeadline()
+// partHeader formats the header of a part of n image bytes into buf.
+func partHeader(buf []byte, n int) []byte {
 	buf = append(buf, "Content-Type: image/jpeg\r\nContent-Length: "...)
-	buf = strconv.AppendInt(buf, int64(len(jpeg)), 10)
-	buf = append(buf, "\r\n\r\n"...)
+	buf = strconv.AppendInt(buf, int64(n), 10)
+	return append(buf, "\r\n\r\n"...)
+}
+
+// write sends one image and the delimiter after it, formatting the part header into buf;
+// on a taken-over connection it starts at byte off of the part, whose beginning an inline
+// write already sent.
+func (p *part) write(buf, jpeg []byte, off int) error {
+	p.setDeadline()
+	buf = partHeader(buf, len(jpeg))
 	if p.conn != nil {
 		// Three writes, not one vectored write: a single write larger than the socket buffer
 		// leaves its tail waiting on the receiver's delayed ACK (40 ms on Linux), while the
 		// short delimiter write pushes it out at once.
-		if _, err := p.conn.Write(buf); err != nil {
-			return err
+		for _, piece := range [3][]byte{buf, jpeg, delimiter} {
+			if off >= len(piece) {
+				off -= len(piece)
+				continue
+			}
+			if _, err := p.conn.Write(piece[off:]); err != nil {
+				return err
+			}
+			off = 0
 		}
-		if _, err := p.conn.Write(jpeg); err != nil {
-			return err
-		}
-		_, err := p.conn.Write(delimiter)
-		return err
+		return nil
 	}
 	if _, err := p.w.Write(buf); err != nil {
 		return err
