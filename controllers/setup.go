@@ -23,8 +23,9 @@ type Options struct {
 }
 
 // CacheOptions restrict the manager's Secret and ConfigMap caches to the objects camfleet
-// owns: the controller never holds other Secrets in memory, and a cluster with thousands of
-// ConfigMaps costs it nothing.
+// owns: the controller never holds other Secrets in memory (the password Secrets users label
+// for the token service live in a cache of their own, issuer.PasswordCache), and a cluster
+// with thousands of ConfigMaps costs it nothing.
 func CacheOptions() cache.Options {
 	owned := labels.SelectorFromSet(labels.Set{publication.LabelManagedBy: publication.ManagedBy})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{

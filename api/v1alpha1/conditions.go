@@ -40,6 +40,16 @@ const (
 	AnnotationRotateRevoke = "camfleet.io/rotate-revoke"
 )
 
+// Labels a user sets to hand an object to camfleet.
+const (
+	// LabelPassword, set to LabelPasswordValue on a Secret, lets the token service read the
+	// password hashes in it. A passwordSecretRef to a Secret without it fails every login: a
+	// policy author must not be able to turn any Secret of the namespace into a password oracle.
+	LabelPassword = "camfleet.io/password"
+	// LabelPasswordValue is the one value of LabelPassword that marks a password Secret.
+	LabelPasswordValue = "true"
+)
+
 // ConditionAgentsInSync is False on a TokenPolicy while agents serving its cameras have not
 // loaded its newest key; the message names them. Absent when all is well.
 const ConditionAgentsInSync = "AgentsInSync"

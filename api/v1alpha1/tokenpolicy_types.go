@@ -218,7 +218,9 @@ type User struct {
 	Roles []string `json:"roles,omitempty"`
 
 	// passwordSecretRef names the Secret key, in the policy's namespace, holding the user's
-	// bcrypt password hash. The hash never appears in status, Events or logs.
+	// bcrypt password hash. The Secret must carry the label camfleet.io/password: "true";
+	// the token service reads no other Secret, so a login with an unlabelled one fails as a
+	// wrong password does. The hash never appears in status, Events or logs.
 	// +required
 	PasswordSecretRef SecretKeyReference `json:"passwordSecretRef"`
 }

@@ -94,8 +94,15 @@ func addTokenService(mgr ctrl.Manager, addr, url string, def types.NamespacedNam
 	if err := metrics.Registry.Register(rejections); err != nil {
 		return fmt.Errorf("register token service metrics: %w", err)
 	}
+	passwords, err := issuer.NewPasswordCache(mgr.GetConfig(), mgr.GetScheme())
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(passwords); err != nil {
+		return fmt.Errorf("add the password Secret cache: %w", err)
+	}
 	svc := &issuer.Server{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clock.RealClock{},
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Passwords: passwords, Clock: clock.RealClock{},
 		ServiceURL: url, DefaultPolicy: def, Log: mgr.GetLogger().WithName("token-service"),
 		Rejections: rejections,
 	}

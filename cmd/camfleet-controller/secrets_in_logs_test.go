@@ -51,6 +51,8 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	users := &corev1.Secret{Data: map[string][]byte{"alice": hash}}
 	users.Name, users.Namespace = "users", ns
+	// Marked for camfleet: the controller's token service reads no other password Secret.
+	users.Labels = map[string]string{camv1.LabelPassword: camv1.LabelPasswordValue}
 	short := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
 	policy := &camv1.TokenPolicy{Spec: camv1.TokenPolicySpec{
 		Roles: []camv1.Role{{Name: "viewer", Permissions: []camv1.Permission{"camera:*"}}},

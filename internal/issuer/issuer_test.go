@@ -76,6 +76,7 @@ func newServiceWith(t *testing.T, cost int, withDefault bool, mutate func(*camv1
 	s := &service{t: t, ns: env.Namespace(t), clock: clocktesting.NewFakeClock(time.Now().Truncate(time.Second)), logs: &syncBuffer{}}
 	users := &corev1.Secret{Data: map[string][]byte{}}
 	users.Name, users.Namespace = "users", s.ns
+	users.Labels = map[string]string{camv1.LabelPassword: "true"}
 	for u, p := range map[string]string{"alice": alicePass, "bob": bobPass} {
 		h, err := bcrypt.GenerateFromPassword([]byte(p), cost)
 		if err != nil {

@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
@@ -16,9 +18,25 @@ import (
 	"github.com/camfleet/camfleet/internal/trust"
 )
 
-// dummyHash is compared against when the user is unknown, so an unknown user and a wrong
-// password cost the same bcrypt work and cannot be told apart by timing.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("camfleet: no such user"), bcrypt.DefaultCost)
+// dummyPassword is what an unknown user's password is compared with, in a hash of the cost
+// the policy's hashes have.
+const dummyPassword = "camfleet: no such user"
+
+// dummies holds one dummy hash per bcrypt cost, each built on first use: an unknown user must
+// cost as much bcrypt work as a known one, whatever cost the policy's hashes were made with.
+var dummies struct {
+	once [bcrypt.MaxCost + 1]sync.Once
+	hash [bcrypt.MaxCost + 1][]byte
+}
+
+func dummyHash(cost int) []byte {
+	cost = min(max(cost, bcrypt.MinCost), bcrypt.MaxCost)
+	dummies.once[cost].Do(func() {
+		// It cannot fail: the cost is in range and the password short.
+		dummies.hash[cost], _ = bcrypt.GenerateFromPassword([]byte(dummyPassword), cost)
+	})
+	return dummies.hash[cost]
+}
 
 type loginRequest struct {
 	User string `json:"user"`
@@ -106,7 +124,7 @@ func (s *Server) passwordGrant(ctx context.Context, p *policy, name, pass, clien
 	if err != nil {
 		return tokenResponse{}, &grantError{err: err}
 	}
-	resp, err := s.issue(ctx, p, user.Name, user.Roles, family, true)
+	resp, err := s.issue(ctx, p, user.Name, user.Roles, family, "")
 	if err != nil {
 		return tokenResponse{}, &grantError{err: err}
 	}
@@ -114,8 +132,11 @@ func (s *Server) passwordGrant(ctx context.Context, p *policy, name, pass, clien
 	return resp, nil
 }
 
-// authenticate checks the password against the user's bcrypt hash. Every path does one bcrypt
-// comparison, so failures take alike long whatever their cause.
+// authenticate checks the password against the user's bcrypt hash. Every path runs one bcrypt
+// comparison at the cost of the policy's hashes: an unknown user, or a user whose Secret
+// cannot be used, is compared with a dummy hash of the cost of another user's hash, read the
+// same way (through Passwords) as a known user's. So an unknown user, an unusable Secret and a
+// wrong password take alike long and get the same answer.
 func (s *Server) authenticate(ctx context.Context, p *policy, name, pass string) (camv1.User, bool) {
 	var user *camv1.User
 	for i := range p.Spec.Users {
@@ -123,28 +144,81 @@ func (s *Server) authenticate(ctx context.Context, p *policy, name, pass string)
 			user = &p.Spec.Users[i]
 		}
 	}
-	hash := dummyHash
+	var stored []byte
 	if user != nil {
-		sec := &corev1.Secret{}
-		ref := user.PasswordSecretRef
-		if err := s.APIReader.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, sec); err != nil {
-			s.Log.Error(err, "Cannot read password Secret", "policy", p.Namespace+"/"+p.Name, "user", name, "secret", ref.Name)
-			user = nil
-		} else if h := sec.Data[ref.Key]; len(h) > 0 {
-			hash = h
-		} else {
-			user = nil
-		}
+		stored = s.passwordHash(ctx, p, user, true)
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || user == nil {
+	hash := stored
+	if stored == nil {
+		cost := bcrypt.DefaultCost
+		for i := range p.Spec.Users {
+			if u := &p.Spec.Users[i]; u != user {
+				// Only for its cost: problems with it are another user's, so not logged here.
+				if other := s.passwordHash(ctx, p, u, false); other != nil {
+					cost, _ = bcrypt.Cost(other) // passwordHash returns only hashes whose cost reads
+				}
+				break
+			}
+		}
+		hash = dummyHash(cost)
+	}
+	compare := s.compare
+	if compare == nil {
+		compare = bcrypt.CompareHashAndPassword
+	}
+	if compare(hash, []byte(pass)) != nil || stored == nil {
 		return camv1.User{}, false
 	}
 	return *user, true
 }
 
+// passwordHash is the user's bcrypt hash, or nil when it cannot be used: the Secret is missing
+// or unreadable, lacks the camfleet.io/password label, or holds no bcrypt hash under the key.
+// Only Secrets with the label are read, so a passwordSecretRef cannot turn an arbitrary Secret
+// of the namespace into a password oracle. report logs why a hash cannot be used, naming the
+// Secret and key, never their content.
+func (s *Server) passwordHash(ctx context.Context, p *policy, u *camv1.User, report bool) []byte {
+	ref := u.PasswordSecretRef
+	log := s.Log.WithValues("policy", p.Namespace+"/"+p.Name, "user", u.Name, "secret", ref.Name)
+	reader := s.Passwords
+	if reader == nil {
+		reader = s.APIReader
+	}
+	sec := &corev1.Secret{}
+	err := reader.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, sec)
+	var why string
+	switch {
+	case apierrors.IsNotFound(err):
+		// The password cache holds only labelled Secrets, so an unlabelled one is not found.
+		why = "Password Secret not found, or it lacks the label " + passwordLabel
+	case err != nil:
+		if report {
+			log.Error(err, "Cannot read password Secret")
+		}
+		return nil
+	case sec.Labels[camv1.LabelPassword] != camv1.LabelPasswordValue:
+		why = "Password Secret lacks the label " + passwordLabel + "; refusing to read it"
+	default:
+		h := sec.Data[ref.Key]
+		if _, err := bcrypt.Cost(h); err == nil {
+			return h
+		}
+		why = "Password Secret holds no bcrypt hash under the key"
+	}
+	if report {
+		log.Info(why, "key", ref.Key, "label", passwordLabel)
+	}
+	return nil
+}
+
+// passwordLabel is the label a password Secret must carry, as a user writes it.
+const passwordLabel = camv1.LabelPassword + "=" + camv1.LabelPasswordValue
+
 // issue signs an access token and a refresh token for a subject, and records the refresh
-// token as the current one of its session family.
-func (s *Server) issue(ctx context.Context, p *policy, subject string, roles []string, family string, newFamily bool) (tokenResponse, error) {
+// token as the current one of its session family: a new family when presented is empty (a
+// login), else only if presented is still the family's current token (a refresh), checked in
+// the same write, so one refresh token is never redeemed twice.
+func (s *Server) issue(ctx context.Context, p *policy, subject string, roles []string, family, presented string) (tokenResponse, error) {
 	key, err := s.signingKey(ctx, p)
 	if err != nil {
 		return tokenResponse{}, err
@@ -179,7 +253,13 @@ func (s *Server) issue(ctx context.Context, p *policy, subject string, roles []s
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	if err := s.sessions(p).advance(ctx, family, refresh.ID, refresh.Expiry, newFamily); err != nil {
+	store := s.sessions(p)
+	if presented == "" {
+		err = store.start(ctx, family, subject, refresh.ID, refresh.Expiry)
+	} else {
+		err = store.rotate(ctx, family, presented, refresh.ID, refresh.Expiry)
+	}
+	if err != nil {
 		return tokenResponse{}, err
 	}
 	return tokenResponse{Token: at, AccessToken: at, RefreshToken: rt, TokenType: "Bearer", ExpiresIn: int64(life.Access / time.Second)}, nil

@@ -34,9 +34,14 @@ type Server struct {
 	// Client reads policies and the objects the controller owns (a cache is fine) and writes
 	// the refresh-session ConfigMaps.
 	Client client.Client
-	// APIReader reads what must be current: users' password Secrets, which the controller's
-	// cache does not hold, and refresh sessions, which another replica may have just written.
+	// APIReader reads what must be current: refresh sessions, which another replica may have
+	// just written, and external issuers' JWKS ConfigMaps, which no cache holds.
 	APIReader client.Reader
+	// Passwords reads users' password Secrets. The controller passes a PasswordCache, which
+	// holds only Secrets labelled camfleet.io/password=true, so a login costs no API request
+	// and a known user's login costs what an unknown user's does; the label is checked here
+	// too, whatever reads. APIReader when nil.
+	Passwords client.Reader
 	Clock     clock.PassiveClock
 	// ServiceURL is the service's external URL, the base of default issuers.
 	ServiceURL string
@@ -47,6 +52,12 @@ type Server struct {
 	Rejections *prometheus.CounterVec
 
 	limits *limiter
+	// compare is bcrypt.CompareHashAndPassword when nil; tests see through it which cost
+	// each login paid.
+	compare func(hash, password []byte) error
+	// beforeSessionWrite, when set, runs between reading and writing the session store, so
+	// tests can interleave two requests deterministically.
+	beforeSessionWrite func()
 }
 
 // NewRejectionsMetric is the counter of refused tokens by reason, for Server.Rejections.

@@ -8,7 +8,15 @@ import (
 	"net/http"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 )
 
 // Service serves a token service Server on an address as a manager.Runnable. It runs on every
@@ -44,4 +52,36 @@ func (s Service) Start(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// PasswordCache is a cache of the Secrets labelled camfleet.io/password=true, the only
+// Secrets the token service reads passwords from. The manager's own cache holds only the
+// Secrets camfleet owns; this one lets logins read password hashes from memory without holding
+// any other Secret. Added to a manager, it starts with the manager's caches, on every replica,
+// and the token service serves only once it has synced.
+type PasswordCache struct{ cache.Cache }
+
+var _ manager.Runnable = PasswordCache{}
+
+// GetCache makes the manager start it among its caches and wait for it to sync.
+func (c PasswordCache) GetCache() cache.Cache { return c.Cache }
+
+// NewPasswordCache makes a PasswordCache for cfg. It reads nothing but password Secrets.
+func NewPasswordCache(cfg *rest.Config, scheme *runtime.Scheme) (PasswordCache, error) {
+	marked := labels.SelectorFromSet(labels.Set{camv1.LabelPassword: camv1.LabelPasswordValue})
+	c, err := cache.New(cfg, cache.Options{
+		Scheme:   scheme,
+		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: marked}},
+		// Anything but Secrets would start a cluster-wide informer on first read; refuse.
+		ReaderFailOnMissingInformer: true,
+		DefaultTransform:            cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return PasswordCache{}, fmt.Errorf("password Secret cache: %w", err)
+	}
+	// Registered now, so the manager waits for it to sync before the token service serves.
+	if _, err := c.GetInformer(context.Background(), &corev1.Secret{}); err != nil {
+		return PasswordCache{}, fmt.Errorf("password Secret informer: %w", err)
+	}
+	return PasswordCache{c}, nil
 }
