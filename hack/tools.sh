@@ -2,7 +2,7 @@
 # Builds the pinned test and generation tools from the Go module proxy into a cache outside the
 # clone, keyed by version, and prints where they are. A second run finds them and returns at once.
 #
-#   hack/tools.sh [all|envtest|controller-gen|helm|kubectl]   (default: all)
+#   hack/tools.sh [all|envtest|controller-gen|helm|kubectl|golangci-lint]   (default: all)
 #   hack/tools.sh --print-assets                               envtest's KUBEBUILDER_ASSETS dir
 #
 # Everything builds from source because this machine reaches no download site other than the
@@ -13,6 +13,7 @@ K8S_VERSION=${K8S_VERSION:-1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 CONTROLLER_TOOLS_VERSION=${CONTROLLER_TOOLS_VERSION:-0.23.0}
 HELM_VERSION=${HELM_VERSION:-3.22.0}
+GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-2.15.0}
 CACHE=${CAMFLEET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/camfleet}
 
 K8S_DIR=$CACHE/kubernetes-v$K8S_VERSION
@@ -20,6 +21,7 @@ ETCD_DIR=$CACHE/etcd-v$ETCD_VERSION
 ASSETS=$CACHE/envtest-k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION
 CG_DIR=$CACHE/controller-gen-v$CONTROLLER_TOOLS_VERSION
 HELM_DIR=$CACHE/helm-v$HELM_VERSION
+GL_DIR=$CACHE/golangci-lint-v$GOLANGCI_LINT_VERSION
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'hack/tools.sh: %s\n' "$*" >&2; exit 1; }
@@ -93,16 +95,19 @@ go_install() { # DIR PACKAGE@VERSION
 
 controller_gen() { go_install "$CG_DIR" "sigs.k8s.io/controller-tools/cmd/controller-gen@v$CONTROLLER_TOOLS_VERSION"; }
 helm() { go_install "$HELM_DIR" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"; }
+golangci_lint() { go_install "$GL_DIR" "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$GOLANGCI_LINT_VERSION"; }
 
 case ${1:-all} in
   --print-assets) echo "$ASSETS" ;;
   --print-controller-gen) echo "$CG_DIR/controller-gen" ;;
   --print-helm) echo "$HELM_DIR/helm" ;;
   --print-kubectl) echo "$K8S_DIR/kubectl" ;;
+  --print-golangci-lint) echo "$GL_DIR/golangci-lint" ;;
   envtest) envtest_assets; echo "$ASSETS" ;;
   kubectl) build_kubernetes; echo "$K8S_DIR/kubectl" ;;
   controller-gen) controller_gen; echo "$CG_DIR/controller-gen" ;;
   helm) helm; echo "$HELM_DIR/helm" ;;
-  all) controller_gen; helm; envtest_assets; say "tools ready in $CACHE"; echo "$ASSETS" ;;
-  *) die "unknown target '$1' (want all, envtest, kubectl, controller-gen, helm or --print-assets)" ;;
+  golangci-lint) golangci_lint; echo "$GL_DIR/golangci-lint" ;;
+  all) controller_gen; helm; golangci_lint; envtest_assets; say "tools ready in $CACHE"; echo "$ASSETS" ;;
+  *) die "unknown target '$1' (want all, envtest, kubectl, controller-gen, helm, golangci-lint or --print-assets)" ;;
 esac

@@ -126,7 +126,7 @@ func (s *Server) authenticateAny(w http.ResponseWriter, r *http.Request) (keyrin
 		unauthorized(w, r.Header.Get("Authorization") != "")
 		return keyring.Principal{}, types.NamespacedName{}, false
 	}
-	var last error = keyring.ErrUnknownPolicy
+	last := keyring.ErrUnknownPolicy
 	for _, pol := range s.policies() {
 		p, err := s.Keys.Verify(pol, raw)
 		if err == nil {

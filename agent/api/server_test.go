@@ -169,7 +169,13 @@ func (f *fixture) token(perms []string, opts ...tokenOpt) string {
 	return tok
 }
 
-func (f *fixture) do(method, path, tok, body string) (*http.Response, []byte) {
+// reply is what a test reads of a response whose body do has already read and closed.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func (f *fixture) do(method, path, tok, body string) (reply, []byte) {
 	f.t.Helper()
 	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	if tok != "" {
@@ -181,7 +187,7 @@ func (f *fixture) do(method, path, tok, body string) (*http.Response, []byte) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return reply{resp.StatusCode, resp.Header}, b
 }
 
 // TestRoutesRefuseBadTokens: every protected route answers 401 to a missing, malformed,
@@ -247,8 +253,13 @@ func TestRoutesRefuseBadTokens(t *testing.T) {
 	// Scheme is case-insensitive (RFC 9110 §11.1).
 	req, _ := http.NewRequest("GET", f.srv.URL+"/api/cameras/cams/front/snapshot.jpg", nil)
 	req.Header.Set("Authorization", "bEaReR "+f.token(all))
-	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "image/jpeg" {
-		t.Errorf("lower-case scheme: %v %v", r, err)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("lower-case scheme: %v", err)
+	}
+	_ = r.Body.Close()
+	if r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "image/jpeg" {
+		t.Errorf("lower-case scheme: %s %q", r.Status, r.Header.Get("Content-Type"))
 	}
 }
 
@@ -336,7 +347,8 @@ func TestStreamEndsWhenTokenRevoked(t *testing.T) {
 	for {
 		f.clock.Step(time.Second)
 		select {
-		case <-done:
+		case err := <-done:
+			t.Logf("the stream ended: %v", err)
 			return
 		case <-time.After(10 * time.Millisecond):
 		}

@@ -75,7 +75,6 @@ type Agent struct {
 	mu      sync.Mutex
 	ctx     context.Context
 	cameras map[types.NamespacedName]*running
-	synced  bool
 }
 
 // running is one camera the agent serves, with what it last wrote to its status.

@@ -194,6 +194,7 @@ func stalledClient(t *testing.T, ts *testServer) (net.Conn, *bufio.Reader) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %s, want 200", resp.Status)
 	}

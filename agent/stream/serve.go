@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -80,6 +81,7 @@ func (h *Hub) ServeMJPEG(ctx context.Context, w http.ResponseWriter, c *Client, 
 	cut := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(cut)
+		p.cut.Store(true)
 		if p.conn != nil {
 			_ = p.conn.SetWriteDeadline(time.Unix(1, 0))
 			return
@@ -189,6 +191,9 @@ type part struct {
 	deadlines bool
 	// deadline is the current part's.
 	deadline time.Time
+	// cut is set once the stream's context ended; deadlines set after that are in the past,
+	// so a part begun then (an inline write may have sent its start) cannot block.
+	cut atomic.Bool
 	// conn is the taken-over HTTP/1.1 connection, written directly; nil on HTTP/2.
 	conn net.Conn
 }
@@ -200,11 +205,19 @@ func (p *part) setDeadline() {
 	// Deadlines are wall-clock instants for the network poller, so they come from the real
 	// clock, not the hub's.
 	p.deadline = time.Now().Add(p.timeout)
+	p.applyDeadline(p.deadline)
+	if p.cut.Load() {
+		// The context ended meanwhile, and the past deadline it set may have been overwritten.
+		p.applyDeadline(time.Unix(1, 0))
+	}
+}
+
+func (p *part) applyDeadline(t time.Time) {
 	if p.conn != nil {
-		_ = p.conn.SetWriteDeadline(p.deadline)
+		_ = p.conn.SetWriteDeadline(t)
 		return
 	}
-	if err := p.rc.SetWriteDeadline(p.deadline); errors.Is(err, http.ErrNotSupported) {
+	if err := p.rc.SetWriteDeadline(t); errors.Is(err, http.ErrNotSupported) {
 		p.deadlines = false
 	}
 }

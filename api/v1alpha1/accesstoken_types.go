@@ -127,5 +127,5 @@ type AccessTokenList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&AccessToken{}, &AccessTokenList{})
+	register(&AccessToken{}, &AccessTokenList{})
 }

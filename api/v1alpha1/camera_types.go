@@ -352,5 +352,5 @@ type CameraList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Camera{}, &CameraList{})
+	register(&Camera{}, &CameraList{})
 }

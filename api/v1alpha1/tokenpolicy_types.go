@@ -486,5 +486,5 @@ type TokenPolicyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&TokenPolicy{}, &TokenPolicyList{})
+	register(&TokenPolicy{}, &TokenPolicyList{})
 }

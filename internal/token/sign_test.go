@@ -1,7 +1,6 @@
 package token
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -187,8 +186,7 @@ func TestWeVerifyJWXTokens(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				var signer crypto.Signer = k.Signer
-				signed, err := jwt.Sign(built, jwt.WithKey(jwxAlg(k.Algorithm), signer, jws.WithProtectedHeaders(hdrs)))
+				signed, err := jwt.Sign(built, jwt.WithKey(jwxAlg(k.Algorithm), k.Signer, jws.WithProtectedHeaders(hdrs)))
 				if err != nil {
 					t.Fatal(err)
 				}
