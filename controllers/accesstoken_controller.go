@@ -2,8 +2,6 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +16,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -34,11 +31,13 @@ import (
 // policy and JWKS watches usually wake it sooner.
 const dependencyRetry = 30 * time.Second
 
-// accessTokenPolicyField indexes AccessTokens by the policy that signs them.
-const accessTokenPolicyField = ".spec.policyName"
-
-// accessTokenFieldOwner is the field manager of every Secret this controller writes.
-const accessTokenFieldOwner = client.FieldOwner("camfleet-accesstoken")
+// Field indexes of AccessTokens: by the policy that signs them, and by the Secret they write
+// (immutable, so an event on a Secret finds its AccessToken even once the Secret is no
+// longer owned by it).
+const (
+	accessTokenPolicyField = ".spec.policyName"
+	accessTokenSecretField = ".spec.secretName"
+)
 
 // AccessTokenReconciler keeps each AccessToken's JWT fresh in the Secret it names, the way
 // cert-manager keeps a certificate fresh: it mints with the policy's active key, renews
@@ -51,6 +50,9 @@ type AccessTokenReconciler struct {
 	Clock    clock.PassiveClock
 	// TokenServiceURL is the token service's external URL, the base of default issuers.
 	TokenServiceURL string
+	// APIReader reads a Secret the label-restricted cache does not hold, to tell an absent
+	// Secret from someone else's; none is needed when Client reads the API server directly.
+	APIReader client.Reader
 }
 
 // tokenRun is one reconcile of one AccessToken.
@@ -62,10 +64,11 @@ type tokenRun struct {
 	published []string
 	revoked   []string
 	verifier  *token.Verifier
-	secret    *corev1.Secret
+	// secret is the AccessToken's Secret as read, nil when it does not exist yet.
+	secret *corev1.Secret
 	// current is the token the Secret holds, or will hold once written; text is its JWS,
 	// never logged nor reported.
-	current *mintedToken
+	current *token.Unverified
 	text    string
 	// reason and message say why a new token was minted in this run; empty when none was.
 	reason, message string
@@ -90,12 +93,7 @@ func (r *AccessTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.loadPolicy, r.resolve, r.loadKeys, r.loadSecret, r.mint, r.writeSecret,
 	} {
 		if err := phase(ctx, run); err != nil {
-			var refused *specError
-			if errors.As(err, &refused) {
-				r.event(at, corev1.EventTypeWarning, refused.Reason, "Validate", "%s", refused.Message)
-				return ctrl.Result{}, reconcile.TerminalError(err)
-			}
-			return ctrl.Result{}, err
+			return ctrl.Result{}, terminal(r.Recorder, at, err)
 		}
 		if run.waiting != "" {
 			return ctrl.Result{RequeueAfter: dependencyRetry}, nil
@@ -173,31 +171,6 @@ func (r *AccessTokenReconciler) resolve(_ context.Context, run *tokenRun) (err e
 	return err
 }
 
-// loadSecret reads the Secret and the token in it. A Secret this AccessToken does not own is
-// never touched.
-func (r *AccessTokenReconciler) loadSecret(ctx context.Context, run *tokenRun) error {
-	run.secret = &corev1.Secret{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: run.at.Namespace, Name: run.at.Spec.SecretName}, run.secret)
-	switch {
-	case apierrors.IsNotFound(err):
-		run.secret = nil
-		return nil
-	case err != nil:
-		return fmt.Errorf("read Secret of %s: %w", client.ObjectKeyFromObject(run.at), err)
-	case !metav1.IsControlledBy(run.secret, run.at):
-		return foreignSecret(run.at)
-	}
-	if text := string(run.secret.Data[TokenKey]); text != "" {
-		run.text = text
-		run.current, _ = decodeToken(text)
-	}
-	return nil
-}
-
-func foreignSecret(at *camv1.AccessToken) error {
-	return refuse(camv1.ReasonInvalidSpec, "spec.secretName: Secret %s exists and is not owned by this AccessToken; delete or rename it, or create an AccessToken with another secretName", at.Spec.SecretName)
-}
-
 // mint decides whether the token in the Secret must be replaced and, if so, signs a new one
 // with the policy's active key. The new token must pass the same verifier the agents use
 // before it is written.
@@ -226,7 +199,7 @@ func (r *AccessTokenReconciler) mint(ctx context.Context, run *tokenRun) error {
 	}
 	var err error
 	if c.ID, err = token.NewID(); err != nil {
-		return err
+		return fmt.Errorf("token ID for %s: %w", client.ObjectKeyFromObject(run.at), err)
 	}
 	text, err := token.Sign(c, trust.AccessType, run.key)
 	if err != nil {
@@ -236,93 +209,13 @@ func (r *AccessTokenReconciler) mint(ctx context.Context, run *tokenRun) error {
 		return fmt.Errorf("the token minted for %s with key %s fails the policy's verifier: %w", client.ObjectKeyFromObject(run.at), run.key.KeyID, err)
 	}
 	run.text = text
-	run.current = &mintedToken{ID: c.ID, KeyID: run.key.KeyID, Type: trust.AccessType, Issuer: c.Issuer, Subject: c.Subject,
-		Audience: c.Audience, Perms: c.Perms, IssuedAt: c.IssuedAt, Expiry: c.Expiry}
+	run.current = &token.Unverified{KeyID: run.key.KeyID, Type: trust.AccessType, Claims: c}
 	return nil
-}
-
-// writeSecret writes the token, its expiry and its public facts to the Secret when any of
-// them differ from what is stored, and reports a newly minted token once it is stored.
-func (r *AccessTokenReconciler) writeSecret(ctx context.Context, run *tokenRun) error {
-	at, t := run.at, run.current
-	expiry := "never"
-	if !t.Expiry.IsZero() {
-		expiry = t.Expiry.Format(time.RFC3339)
-	}
-	labels := map[string]string{publication.LabelManagedBy: publication.ManagedBy, LabelAccessToken: labelValue(at.Name)}
-	annotations := map[string]string{AnnotationTokenID: t.ID, AnnotationKeyID: t.KeyID, AnnotationInputsHash: run.want.InputsHash}
-	s := run.secret
-	if s == nil {
-		s = &corev1.Secret{Type: AccessTokenSecretType}
-		s.Name, s.Namespace = at.Spec.SecretName, at.Namespace
-		if err := controllerutil.SetControllerReference(at, s, r.Scheme()); err != nil {
-			return err
-		}
-	}
-	changed := s.Data == nil || string(s.Data[TokenKey]) != run.text || string(s.Data[ExpiryKey]) != expiry
-	if s.Data == nil {
-		s.Data = map[string][]byte{}
-	}
-	s.Data[TokenKey], s.Data[ExpiryKey] = []byte(run.text), []byte(expiry)
-	for _, m := range []struct {
-		dst *map[string]string
-		src map[string]string
-	}{{&s.Labels, labels}, {&s.Annotations, annotations}} {
-		if *m.dst == nil {
-			*m.dst = map[string]string{}
-		}
-		for k, v := range m.src {
-			changed = changed || (*m.dst)[k] != v
-			(*m.dst)[k] = v
-		}
-	}
-	var err error
-	switch {
-	case run.secret == nil:
-		if err = r.Create(ctx, s, accessTokenFieldOwner); apierrors.IsAlreadyExists(err) {
-			// Only a Secret the controller's cache cannot see: one it does not own.
-			return foreignSecret(at)
-		}
-	case changed:
-		err = r.Update(ctx, s, accessTokenFieldOwner)
-	}
-	if err != nil {
-		return fmt.Errorf("write Secret of %s: %w", client.ObjectKeyFromObject(at), err)
-	}
-	run.secret = s
-	if run.reason == "" {
-		return nil
-	}
-	log := ctrl.LoggerFrom(ctx)
-	log.Info("Minted access token", "reason", run.reason, "tokenID", t.ID, "keyID", t.KeyID, "secret", s.Name)
-	if run.reason == ReasonNoToken {
-		r.event(at, corev1.EventTypeNormal, "Issued", "Mint", "issued token %s signed by key %s into Secret %s; %s", t.ID, t.KeyID, s.Name, expiresNote(t))
-	} else {
-		r.event(at, corev1.EventTypeNormal, "Renewed", "Mint", "renewed the token in Secret %s (%s: %s): token %s signed by key %s; %s", s.Name, run.reason, run.message, t.ID, t.KeyID, expiresNote(t))
-	}
-	return nil
-}
-
-func expiresNote(t *mintedToken) string {
-	if t.Expiry.IsZero() {
-		return "it never expires"
-	}
-	return "it expires at " + t.Expiry.Format(time.RFC3339)
 }
 
 // renewal is when the current token is next due.
 func (run *tokenRun) renewal() time.Time {
 	return renewalTime(run.current, run.want.RenewBefore)
-}
-
-// labelValue is name if it fits a label value, else a shortened name with a hash of the rest
-// (names may be 253 characters, label values 63).
-func labelValue(name string) string {
-	if len(name) <= 63 {
-		return name
-	}
-	sum := sha256.Sum256([]byte(name))
-	return name[:52] + "-" + hex.EncodeToString(sum[:5])
 }
 
 func (r *AccessTokenReconciler) event(at *camv1.AccessToken, kind, reason, action, note string, args ...any) {
@@ -331,42 +224,61 @@ func (r *AccessTokenReconciler) event(at *camv1.AccessToken, kind, reason, actio
 	}
 }
 
-// SetupWithManager registers the reconciler: it watches AccessTokens, the Secrets they own
-// (a hand edit or deletion is healed at once), and, for the AccessTokens naming it, each
-// TokenPolicy and its JWKS ConfigMap (a key leaving the JWKS or a revocation re-mints at
-// once; a policy that becomes ready unblocks the tokens waiting on it).
+// SetupWithManager registers the reconciler. It watches AccessTokens; the Secrets they
+// write, so that a Secret deleted, edited or taken over is noticed at once rather than at the
+// next renewal; and, for the AccessTokens naming it, each TokenPolicy and its JWKS ConfigMap (a
+// key leaving the JWKS or a revocation re-mints at once; a policy that becomes ready unblocks
+// the tokens waiting on it).
+//
+// Secrets are mapped to AccessTokens by name through an index, not by owner reference, so a
+// Secret that is no longer owned still finds its AccessToken. The cache holds only Secrets
+// labelled as camfleet's: a take-over that drops the label reaches it as a delete of the
+// Secret as it was, which is enough, as the reconcile then reads the name from the API server
+// and finds it foreign.
 func (r *AccessTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), &camv1.AccessToken{}, accessTokenPolicyField, func(o client.Object) []string {
-		if at, ok := o.(*camv1.AccessToken); ok {
-			return []string{at.Spec.PolicyName}
+	if r.APIReader == nil {
+		// Behind the manager's label-filtered cache only the API server can tell an absent
+		// object from someone else's, and an apply to someone else's would take it over.
+		r.APIReader = mgr.GetAPIReader()
+	}
+	for field, value := range map[string]func(*camv1.AccessToken) string{
+		accessTokenPolicyField: func(at *camv1.AccessToken) string { return at.Spec.PolicyName },
+		accessTokenSecretField: func(at *camv1.AccessToken) string { return at.Spec.SecretName },
+	} {
+		err := mgr.GetFieldIndexer().IndexField(context.Background(), &camv1.AccessToken{}, field, func(o client.Object) []string {
+			if at, ok := o.(*camv1.AccessToken); ok {
+				return []string{value(at)}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("index AccessTokens by %s: %w", field, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("index AccessTokens by policy: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&camv1.AccessToken{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return r.tokensBy(ctx, o.GetNamespace(), accessTokenSecretField, o.GetName())
+		})).
 		Watches(&camv1.TokenPolicy{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return r.tokensOfPolicy(ctx, o.GetNamespace(), o.GetName())
+			return r.tokensBy(ctx, o.GetNamespace(), accessTokenPolicyField, o.GetName())
 		})).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			policy := publication.PolicyOfConfigMap(o)
 			if policy == "" {
 				return nil
 			}
-			return r.tokensOfPolicy(ctx, o.GetNamespace(), policy)
+			return r.tokensBy(ctx, o.GetNamespace(), accessTokenPolicyField, policy)
 		})).
 		Named("accesstoken").
 		Complete(r)
 }
 
-// tokensOfPolicy lists the AccessTokens a policy signs.
-func (r *AccessTokenReconciler) tokensOfPolicy(ctx context.Context, ns, policy string) []reconcile.Request {
+// tokensBy lists the AccessTokens of a namespace whose indexed field has value.
+func (r *AccessTokenReconciler) tokensBy(ctx context.Context, ns, field, value string) []reconcile.Request {
 	var list camv1.AccessTokenList
-	if err := r.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{accessTokenPolicyField: policy}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Cannot list AccessTokens of a TokenPolicy", "tokenPolicy", ns+"/"+policy)
+	if err := r.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{field: value}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Cannot list AccessTokens", "namespace", ns, "field", field, "value", value)
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,6 +19,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/publication"
+	"github.com/camfleet/camfleet/internal/testenv"
 	"github.com/camfleet/camfleet/internal/token"
 	"github.com/camfleet/camfleet/internal/trust"
 )
@@ -30,8 +30,8 @@ type tokenHarness struct {
 	*harness
 	at *AccessTokenReconciler
 
+	logs testenv.LogBuffer
 	mu   sync.Mutex
-	logs []string
 	// minted is every token text seen in a Secret, to prove none leaks anywhere.
 	minted []string
 }
@@ -78,12 +78,7 @@ func (th *tokenHarness) token(name, policy string, mutate ...func(*camv1.AccessT
 
 // reconcileToken runs one reconcile of the named AccessToken, its log captured.
 func (th *tokenHarness) reconcileToken(name string) (ctrl.Result, error) {
-	log := funcr.New(func(prefix, args string) {
-		th.mu.Lock()
-		defer th.mu.Unlock()
-		th.logs = append(th.logs, prefix+" "+args)
-	}, funcr.Options{Verbosity: 10})
-	ctx := ctrl.LoggerInto(context.Background(), log)
+	ctx := ctrl.LoggerInto(context.Background(), th.logs.Logger())
 	res, err := th.at.Reconcile(ctx, ctrl.Request{NamespacedName: th.key(name)})
 	if s := th.secretOf(name); s != nil {
 		th.remember(string(s.Data[TokenKey]))
@@ -200,9 +195,9 @@ func (th *tokenHarness) assertNoLeak() {
 		sources["Event"] = append(sources["Event"], e.Message)
 	}
 	sources["Event"] = append(sources["Event"], th.drainEvents()...)
+	sources["log"] = th.logs.Lines()
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	sources["log"] = th.logs
 	for what, texts := range sources {
 		haystack := strings.Join(texts, "\n")
 		for _, text := range th.minted {
@@ -445,7 +440,7 @@ func TestAccessTokenRefusals(t *testing.T) {
 		if !got.Expiry.IsZero() || st.ExpirationTime != nil || st.RenewalTime != nil || string(th.secretOf("kiosk").Data[ExpiryKey]) != "never" {
 			t.Fatalf("non-expiring token: exp %s, status %s, Secret expiry %q", got.Expiry, mustJSON(t, st), th.secretOf("kiosk").Data[ExpiryKey])
 		}
-		if tok, _ := decodeToken(th.tokenText("kiosk")); tok == nil || !tok.Expiry.IsZero() {
+		if tok, err := token.ReadUnverified(th.tokenText("kiosk")); err != nil || !tok.Expiry.IsZero() {
 			t.Fatal("the non-expiring token has an exp claim")
 		}
 		// A verifier that does not allow non-expiring tokens refuses it: the policy is what
@@ -628,7 +623,7 @@ func TestAccessTokenWaitsForPolicy(t *testing.T) {
 func TestAccessTokenManager(t *testing.T) {
 	ns := env.Namespace(t)
 	ctx := context.Background()
-	startManager(t, ns)
+	startManager(t, ns, Options{})
 
 	at := &camv1.AccessToken{Spec: camv1.AccessTokenSpec{PolicyName: "tp", Subject: "cloud-worker", SecretName: "worker-token"}}
 	at.Name, at.Namespace = "worker", ns
@@ -640,7 +635,7 @@ func TestAccessTokenManager(t *testing.T) {
 		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(at), got)
 		return got.Status
 	}
-	eventually(t, 10*time.Second, "the AccessToken to wait for its policy", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the AccessToken to wait for its policy", func() (bool, string) {
 		c := meta.FindStatusCondition(status().Conditions, camv1.ConditionReady)
 		return c != nil && c.Reason == camv1.ReasonDependencyNotReady, mustJSON(t, status())
 	})
@@ -651,7 +646,7 @@ func TestAccessTokenManager(t *testing.T) {
 	}
 	issued := func(what string, cond func(camv1.AccessTokenStatus) bool) {
 		t.Helper()
-		eventually(t, 15*time.Second, what, func() (bool, string) {
+		testenv.Eventually(t, 15*time.Second, what, func() (bool, string) {
 			st := status()
 			c := meta.FindStatusCondition(st.Conditions, camv1.ConditionReady)
 			var s corev1.Secret
@@ -689,7 +684,7 @@ func TestAccessTokenManager(t *testing.T) {
 	if err := env.Client.Create(ctx, taken); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "the AccessToken writing to a foreign Secret to stall", func() (bool, string) {
+	testenv.Eventually(t, 15*time.Second, "the AccessToken writing to a foreign Secret to stall", func() (bool, string) {
 		got := &camv1.AccessToken{}
 		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(taken), got)
 		c := meta.FindStatusCondition(got.Status.Conditions, camv1.ConditionStalled)
@@ -699,4 +694,114 @@ func TestAccessTokenManager(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(foreign), &s); err != nil || len(s.Data) != 1 || len(s.OwnerReferences) != 0 || len(s.Labels) != 0 {
 		t.Fatalf("the foreign Secret was touched: %v %v", err, s.ObjectMeta)
 	}
+}
+
+// TestAccessTokenNoticesItsSecretAtOnce runs the controller as the binary does, with a token
+// renewed only after 23 hours, so nothing but the watch on the Secrets AccessTokens write can
+// wake it within the test: a deleted Secret is written again, and a Secret taken over (its
+// owner reference replaced, with camfleet's labels removed, which the label-filtered cache sees
+// as a delete, or kept) stalls its AccessToken, within seconds and without any change to the
+// AccessToken. The taken-over Secrets are not written.
+func TestAccessTokenNoticesItsSecretAtOnce(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	startManager(t, ns, Options{})
+	p := &camv1.TokenPolicy{}
+	p.Name, p.Namespace = "tp", ns
+	if err := env.Client.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	// Another object to own the taken-over Secrets: whoever takes a Secret over.
+	thief := &corev1.ConfigMap{}
+	thief.Name, thief.Namespace = "thief", ns
+	if err := env.Client.Create(ctx, thief); err != nil {
+		t.Fatal(err)
+	}
+	get := func(t *testing.T, name string) *camv1.AccessToken {
+		at := &camv1.AccessToken{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	secret := func(name string) (*corev1.Secret, error) {
+		s := &corev1.Secret{}
+		return s, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-token"}, s)
+	}
+	// issued awaits a Ready AccessToken whose Secret holds a token other than old.
+	issued := func(t *testing.T, name, old string) *camv1.AccessToken {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, "AccessToken "+name+" issued", func() (bool, string) {
+			at := get(t, name)
+			s, err := secret(name)
+			ok := meta.IsStatusConditionTrue(at.Status.Conditions, camv1.ConditionReady) && err == nil &&
+				s.Annotations[AnnotationTokenID] == at.Status.TokenID && at.Status.TokenID != old
+			return ok, mustJSON(t, at.Status)
+		})
+		return get(t, name)
+	}
+	stalled := func(t *testing.T, name string) {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, "AccessToken "+name+" to stall on its taken-over Secret", func() (bool, string) {
+			at := get(t, name)
+			c := meta.FindStatusCondition(at.Status.Conditions, camv1.ConditionStalled)
+			return c != nil && c.Reason == camv1.ReasonInvalidSpec && strings.HasPrefix(c.Message, "spec.secretName: Secret "+name+"-token exists and is not owned"), mustJSON(t, at.Status)
+		})
+	}
+	takeOver := func(t *testing.T, name string, keepLabels bool) {
+		t.Helper()
+		s, err := secret(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: thief.Name, UID: thief.UID}}
+		if !keepLabels {
+			s.Labels = map[string]string{"app.kubernetes.io/managed-by": "someone-else"}
+		}
+		s.Data = map[string][]byte{"mine": []byte("keep me")}
+		if err := env.Client.Update(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	untouched := func(t *testing.T, name string) {
+		t.Helper()
+		s, err := secret(name)
+		if err != nil || len(s.Data) != 1 || string(s.Data["mine"]) != "keep me" || metav1.IsControlledBy(s, get(t, name)) {
+			t.Fatalf("the taken-over Secret of %s was written: %v %v", name, err, s.ObjectMeta)
+		}
+	}
+	for _, name := range []string{"deleted", "unlabelled", "labelled"} {
+		at := &camv1.AccessToken{Spec: camv1.AccessTokenSpec{PolicyName: "tp", Subject: "worker", SecretName: name + "-token",
+			TTL: &metav1.Duration{Duration: 24 * time.Hour}, RenewBefore: &metav1.Duration{Duration: time.Hour}}}
+		at.Name, at.Namespace = name, ns
+		if err := env.Client.Create(ctx, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("deleted", func(t *testing.T) {
+		first := issued(t, "deleted", "")
+		if err := env.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deleted-token"}}); err != nil {
+			t.Fatal(err)
+		}
+		again := issued(t, "deleted", first.Status.TokenID)
+		if again.Generation != first.Generation {
+			t.Fatalf("the AccessToken changed (generation %d -> %d)", first.Generation, again.Generation)
+		}
+	})
+	t.Run("taken over, camfleet's labels removed", func(t *testing.T) {
+		before := issued(t, "unlabelled", "")
+		takeOver(t, "unlabelled", false)
+		stalled(t, "unlabelled")
+		untouched(t, "unlabelled")
+		if after := get(t, "unlabelled"); after.Generation != before.Generation {
+			t.Fatalf("the AccessToken changed (generation %d -> %d)", before.Generation, after.Generation)
+		}
+	})
+	t.Run("taken over, labels kept", func(t *testing.T) {
+		issued(t, "labelled", "")
+		takeOver(t, "labelled", true)
+		stalled(t, "labelled")
+		untouched(t, "labelled")
+	})
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -10,7 +11,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/camfleet/camfleet/internal/publication"
 )
@@ -34,9 +34,11 @@ func CacheOptions() cache.Options {
 	}}
 }
 
-// Setup registers every reconciler and the controller's metrics with the manager.
-func Setup(mgr ctrl.Manager, o Options) error {
-	km, err := NewKeyMetrics(metrics.Registry, o.Clock)
+// Setup registers every reconciler with the manager, and the controller's metrics with reg
+// (the binary passes controller-runtime's metrics.Registry, which the manager serves; a test
+// passes a registry of its own, so it can run this exact wiring more than once).
+func Setup(mgr ctrl.Manager, reg prometheus.Registerer, o Options) error {
+	km, err := NewKeyMetrics(reg, o.Clock)
 	if err != nil {
 		return fmt.Errorf("register key metrics: %w", err)
 	}
@@ -57,6 +59,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Recorder:        mgr.GetEventRecorder("camfleet-controller"),
 		Clock:           o.Clock,
 		TokenServiceURL: o.TokenServiceURL,
+		APIReader:       mgr.GetAPIReader(),
 	}
 	if err := at.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the AccessToken controller: %w", err)

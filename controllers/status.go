@@ -37,7 +37,7 @@ func patchStatus(ctx context.Context, c client.Client, obj, base client.Object) 
 	if string(data) == "{}" {
 		return nil
 	}
-	if err := c.Status().Patch(ctx, obj, patch); err != nil {
+	if err := c.Status().Patch(ctx, obj, patch, fieldOwner); err != nil {
 		return fmt.Errorf("patch status of %s: %w", client.ObjectKeyFromObject(obj), err)
 	}
 	return nil

@@ -44,9 +44,14 @@ type TokenPolicyReconciler struct {
 	// DefaultPolicy governs Cameras that name no policy.
 	DefaultPolicy types.NamespacedName
 	Metrics       *KeyMetrics
-	// APIReader reads external issuers' JWKS ConfigMaps, which the label-restricted cache
-	// does not hold; Client when nil.
+	// APIReader reads what the label-restricted cache does not hold: external issuers' JWKS
+	// ConfigMaps, and a Secret or ConfigMap someone else made under a name the policy writes
+	// to. Client when nil.
 	APIReader client.Reader
+
+	// camerasIndexed is set once SetupWithManager has registered the Camera index; a
+	// reconciler built by hand (in tests) lists Cameras without it.
+	camerasIndexed bool
 }
 
 // externalRecheck is how often a policy with ConfigMap-published external keys is reread:
@@ -56,15 +61,16 @@ const externalRecheck = 5 * time.Minute
 // policyRun is one reconcile of one policy: what was read, decided and written, so the phases
 // stay small and the status is computed once at the end.
 type policyRun struct {
-	policy   *camv1.TokenPolicy
-	params   keys.Params
-	set      *keys.Set
-	secret   *corev1.Secret
-	cm       *corev1.ConfigMap
-	agents   keys.Agents
-	cameras  []*camv1.Camera
-	problems []keys.Problem
-	waiting  keys.Decision
+	policy *camv1.TokenPolicy
+	params keys.Params
+	set    *keys.Set
+	secret *corev1.Secret
+	// published is true once the JWKS ConfigMap holds the key set's public keys.
+	published bool
+	agents    keys.Agents
+	cameras   []*camv1.Camera
+	problems  []keys.Problem
+	waiting   keys.Decision
 	// external is each trusted external issuer as verifiers see it, keys resolved.
 	external []camv1.ExternalIssuerStatus
 	now      time.Time
@@ -89,10 +95,7 @@ func (r *TokenPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.resolveParams, r.loadKeys, r.countAgents, r.evolveKeys, r.storeKeys, r.publishKeys, r.recordPublication, r.resolveExternal,
 	} {
 		if err := phase(ctx, run); err != nil {
-			if errors.Is(err, errInvalidSpec) {
-				r.event(policy, corev1.EventTypeWarning, camv1.ReasonInvalidSpec, "Validate", "%s", err.Error())
-			}
-			return ctrl.Result{}, err
+			return ctrl.Result{}, terminal(r.Recorder, policy, err)
 		}
 	}
 	if next := keys.NextDeadline(run.set, run.params, run.agents, run.now); !next.IsZero() {
@@ -127,35 +130,32 @@ func (r *TokenPolicyReconciler) resolveParams(_ context.Context, run *policyRun)
 		run.params.Algorithm = camv1.AlgorithmEdDSA
 	}
 	if run.params.Period <= run.params.PublishAhead {
-		return reconcile.TerminalError(fmt.Errorf("%w: spec.rotation.period (%s) must be longer than spec.rotation.publishAhead (%s)", errInvalidSpec, run.params.Period, run.params.PublishAhead))
+		return refuse(camv1.ReasonInvalidSpec, "spec.rotation.period (%s) must be longer than spec.rotation.publishAhead (%s)", run.params.Period, run.params.PublishAhead)
 	}
 	if run.params.Algorithm == camv1.AlgorithmRS256 && run.params.RSABits != 0 && run.params.RSABits < keys.MinRSABits {
-		return reconcile.TerminalError(fmt.Errorf("%w: spec.rsaKeyBits must be at least %d", errInvalidSpec, keys.MinRSABits))
+		return refuse(camv1.ReasonInvalidSpec, "spec.rsaKeyBits must be at least %d", keys.MinRSABits)
 	}
 	return nil
 }
 
-var errInvalidSpec = errors.New("invalid spec")
-
 // loadKeys reads the policy's Secret. Whatever in it cannot be trusted is reported, never
 // published, and healed by the phases that follow.
 func (r *TokenPolicyReconciler) loadKeys(ctx context.Context, run *policyRun) error {
-	run.secret = &corev1.Secret{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: run.policy.Namespace, Name: publication.SecretName(run.policy.Name)}, run.secret)
+	var err error
+	key := client.ObjectKey{Namespace: run.policy.Namespace, Name: publication.SecretName(run.policy.Name)}
+	run.secret, err = readThrough(ctx, r.Client, r.APIReader, key, &corev1.Secret{})
 	switch {
-	case apierrors.IsNotFound(err):
-		run.secret = nil
+	case err != nil:
+		return fmt.Errorf("read signing keys of %s: %w", client.ObjectKeyFromObject(run.policy), err)
+	case run.secret == nil:
 		run.set = &keys.Set{}
 		if len(run.policy.Status.Keys) > 0 {
 			run.problems = append(run.problems, keys.Problem{Reason: "SigningKeysLost", Message: fmt.Sprintf("the signing-key Secret %s was deleted; new keys replace the lost ones", publication.SecretName(run.policy.Name))})
 			r.event(run.policy, corev1.EventTypeWarning, "SigningKeysLost", "LoadKeys", "%s", run.problems[0].Message)
 		}
 		return nil
-	case err != nil:
-		return fmt.Errorf("read signing keys of %s: %w", client.ObjectKeyFromObject(run.policy), err)
-	}
-	if !metav1.IsControlledBy(run.secret, run.policy) {
-		return reconcile.TerminalError(fmt.Errorf("%w: Secret %s exists and is not owned by this TokenPolicy; delete or rename it", errInvalidSpec, run.secret.Name))
+	case !metav1.IsControlledBy(run.secret, run.policy):
+		return refuse(camv1.ReasonInvalidSpec, "Secret %s exists and is not owned by this TokenPolicy; delete or rename it", run.secret.Name)
 	}
 	run.set, run.problems = keys.Decode(run.secret.Data, run.now)
 	for _, p := range run.problems {
@@ -225,10 +225,29 @@ func (r *TokenPolicyReconciler) event(p *camv1.TokenPolicy, kind, reason, action
 	}
 }
 
-// SetupWithManager registers the reconciler: it watches its policies, the Secrets and
-// ConfigMaps they own (a hand edit or deletion is healed at once), and the Cameras whose
-// agents report the keys they hold.
+// cameraPolicyField indexes Cameras by the TokenPolicy that governs them, "namespace/name",
+// so a policy finds its cameras without listing every Camera in the cluster.
+const cameraPolicyField = ".governingPolicy"
+
+// SetupWithManager registers the reconciler and the Camera index it reads: it watches its
+// policies, the Secrets and ConfigMaps they own (a hand edit or deletion is healed at once),
+// and the Cameras whose agents report the keys they hold.
 func (r *TokenPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		// Behind the manager's label-filtered cache only the API server can tell an absent
+		// object from someone else's, and an apply to someone else's would take it over.
+		r.APIReader = mgr.GetAPIReader()
+	}
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &camv1.Camera{}, cameraPolicyField, func(o client.Object) []string {
+		if cam, ok := o.(*camv1.Camera); ok {
+			return []string{r.governingPolicy(cam).String()}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index Cameras by governing TokenPolicy: %w", err)
+	}
+	r.camerasIndexed = true
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&camv1.TokenPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
@@ -238,10 +257,18 @@ func (r *TokenPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// governingPolicy is the policy whose keys a Camera's agent must hold: the rule both the
+// Camera index and the Camera watch use.
+func (r *TokenPolicyReconciler) governingPolicy(cam *camv1.Camera) types.NamespacedName {
+	return publication.GoverningPolicy(cam, r.DefaultPolicy)
+}
+
+// policyOfCamera maps a Camera event to the policy governing the Camera. An update maps the
+// old and the new Camera, so a Camera moving to another policy wakes both.
 func (r *TokenPolicyReconciler) policyOfCamera(_ context.Context, o client.Object) []reconcile.Request {
 	cam, ok := o.(*camv1.Camera)
 	if !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: publication.GoverningPolicy(cam, r.DefaultPolicy)}}
+	return []reconcile.Request{{NamespacedName: r.governingPolicy(cam)}}
 }

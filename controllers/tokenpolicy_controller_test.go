@@ -54,9 +54,11 @@ func verifies(s state, tok string) bool {
 	return err == nil
 }
 
-// TestInvariant4_PublicKeysForEveryAlgorithm: the Secret and ConfigMap are owned, labelled and typed; every
-// published key has kty, kid (its RFC 7638 thumbprint), alg and use, and no private member.
-func TestInvariant4_PublicKeysForEveryAlgorithm(t *testing.T) {
+// TestPublishedKeysArePublicWithThumbprintKids: the Secret and ConfigMap are owned, labelled
+// and typed; every published key has kty, kid (its RFC 7638 thumbprint), alg and use, and no
+// private member.
+// Checks DESIGN.md key-lifecycle invariant 4.
+func TestPublishedKeysArePublicWithThumbprintKids(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	private := []string{"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
@@ -107,10 +109,11 @@ func TestInvariant4_PublicKeysForEveryAlgorithm(t *testing.T) {
 	}
 }
 
-// TestInvariant1_PublishAheadAndAgents: a key signs only after it has been published for
-// publishAhead and every reporting agent holds it, or maxActivationWait has passed, with a
-// condition naming the agents that lag.
-func TestInvariant1_PublishAheadAndAgents(t *testing.T) {
+// TestKeySignsOnlyOncePublishedAheadAndLoadedByAgents: a key signs only after it has been
+// published for publishAhead and every reporting agent holds it, or maxActivationWait has
+// passed, with a condition naming the agents that lag.
+// Checks DESIGN.md key-lifecycle invariant 1.
+func TestKeySignsOnlyOncePublishedAheadAndLoadedByAgents(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	h.policy("tp", camv1.AlgorithmEdDSA)
@@ -183,10 +186,11 @@ func TestInvariant1_PublishAheadAndAgents(t *testing.T) {
 	}
 }
 
-// TestInvariant3_TenPeriodWalk walks ten rotation periods in irregular steps. After every step: which
-// keys are published, exactly one signs, and every token signed at any earlier moment
-// verifies until it expires. A kid is never reused.
-func TestInvariant3_TenPeriodWalk(t *testing.T) {
+// TestEveryTokenVerifiesUntilExpiryOverTenRotations walks ten rotation periods in irregular
+// steps. After every step: which keys are published, exactly one signs, and every token signed
+// at any earlier moment verifies until it expires. A kid is never reused.
+// Checks DESIGN.md key-lifecycle invariants 2, 3 and 4 over a long run.
+func TestEveryTokenVerifiesUntilExpiryOverTenRotations(t *testing.T) {
 	h := newHarness(t)
 	h.policy("walk", camv1.AlgorithmEdDSA)
 	type token struct {
@@ -245,9 +249,10 @@ func TestInvariant3_TenPeriodWalk(t *testing.T) {
 	}
 }
 
-// TestInvariant2_Retention: a retired key stays published for maxTTL + leeway after it stops
-// signing, and leaves the JWKS then.
-func TestInvariant2_Retention(t *testing.T) {
+// TestRetiredKeyStaysPublishedForMaxTTLPlusLeeway: a retired key stays published for maxTTL +
+// leeway after it stops signing, and leaves the JWKS then.
+// Checks DESIGN.md key-lifecycle invariant 2.
+func TestRetiredKeyStaysPublishedForMaxTTLPlusLeeway(t *testing.T) {
 	h := newHarness(t)
 	h.policy("ret", camv1.AlgorithmES256)
 	h.settle("ret")
@@ -286,9 +291,10 @@ func TestInvariant2_Retention(t *testing.T) {
 	}
 }
 
-// TestInvariant5_SettledPolicyWritesNothing: ten extra reconciles of a settled policy change no
+// TestSettledPolicyWritesNothing: ten extra reconciles of a settled policy change no
 // resourceVersion.
-func TestInvariant5_SettledPolicyWritesNothing(t *testing.T) {
+// Checks DESIGN.md key-lifecycle invariant 5.
+func TestSettledPolicyWritesNothing(t *testing.T) {
 	h := newHarness(t)
 	h.policy("quiet", camv1.AlgorithmRS256)
 	h.settle("quiet")
@@ -305,9 +311,11 @@ func TestInvariant5_SettledPolicyWritesNothing(t *testing.T) {
 	}
 }
 
-// TestInvariant6_EmergencyRotation: a new annotation value makes a new key sign at once, exactly once;
-// with revoke, the previous keys leave the JWKS at once and their tokens stop verifying.
-func TestInvariant6_EmergencyRotation(t *testing.T) {
+// TestEmergencyRotationSignsAtOnceAndRevokes: a new annotation value makes a new key sign at
+// once, exactly once; with revoke, the previous keys leave the JWKS at once and their tokens
+// stop verifying.
+// Checks DESIGN.md key-lifecycle invariant 6.
+func TestEmergencyRotationSignsAtOnceAndRevokes(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	p := h.policy("sos", camv1.AlgorithmEdDSA)
@@ -488,9 +496,10 @@ func TestBadSecrets(t *testing.T) {
 	}
 }
 
-// TestInvariant7_DeadlinesFollowTheClock: all time comes from the injected clock; the
-// reconciler asks to run again exactly at the next deadline it computes from it.
-func TestInvariant7_DeadlinesFollowTheClock(t *testing.T) {
+// TestDeadlinesFollowTheInjectedClock: all time comes from the injected clock; the reconciler
+// asks to run again exactly at the next deadline it computes from it.
+// Checks DESIGN.md key-lifecycle invariant 7.
+func TestDeadlinesFollowTheInjectedClock(t *testing.T) {
 	h := newHarness(t)
 	h.policy("clock", camv1.AlgorithmEdDSA)
 	if res := h.settle("clock"); res.RequeueAfter != 9*time.Hour {
@@ -506,10 +515,11 @@ func TestInvariant7_DeadlinesFollowTheClock(t *testing.T) {
 	}
 }
 
-// TestInvariant3_OneActiveKeyAfterEveryReconcile checks after every single reconcile (not
-// only settled ones) through bootstrap, publication, activation and emergency rotation: one
-// active key, a JWKS that is never empty once created, and the active key in it.
-func TestInvariant3_OneActiveKeyAfterEveryReconcile(t *testing.T) {
+// TestOneActiveKeyAfterEveryReconcile checks after every single reconcile (not only settled
+// ones) through bootstrap, publication, activation and emergency rotation: one active key, a
+// JWKS that is never empty once created, and the active key in it.
+// Checks DESIGN.md key-lifecycle invariant 3.
+func TestOneActiveKeyAfterEveryReconcile(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	p := h.policy("one", camv1.AlgorithmES256)
@@ -549,35 +559,55 @@ func TestInvariant3_OneActiveKeyAfterEveryReconcile(t *testing.T) {
 	check("emergency rotation with revoke")
 }
 
-// TestForeignSecretStalls: a Secret with the policy's key-Secret name that the policy does not
-// own is never overwritten; the policy is Stalled with a message saying what to do.
-func TestForeignSecretStalls(t *testing.T) {
+// TestForeignObjectsStallThePolicy: a Secret or ConfigMap under a name the policy writes to,
+// which the policy does not own, is never written; the policy is Stalled, and its conditions
+// and Warning Event say what to do in a plain message (no Go error chain).
+func TestForeignObjectsStallThePolicy(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	foreign := &corev1.Secret{StringData: map[string]string{"mine": "keep me"}}
-	foreign.Name, foreign.Namespace = "taken-signing-keys", h.ns
-	if err := env.Client.Create(ctx, foreign); err != nil {
-		t.Fatal(err)
-	}
-	h.policy("taken", camv1.AlgorithmEdDSA)
-	_, err := h.reconcileWith(h.r, "taken")
-	if err == nil || !errors.Is(err, reconcile.TerminalError(nil)) {
-		t.Fatalf("want a terminal error, got %v", err)
-	}
-	p := &camv1.TokenPolicy{}
-	if err := env.Client.Get(ctx, h.key("taken"), p); err != nil {
-		t.Fatal(err)
-	}
-	stalled := meta.FindStatusCondition(p.Status.Conditions, camv1.ConditionStalled)
-	if stalled == nil || stalled.Status != metav1.ConditionTrue || !strings.Contains(stalled.Message, "not owned by this TokenPolicy") || p.Status.ObservedGeneration != 0 {
-		t.Fatalf("status %s", mustJSON(t, p.Status))
-	}
-	if evs := strings.Join(h.drainEvents(), "\n"); !strings.Contains(evs, "Warning InvalidSpec") {
-		t.Errorf("no InvalidSpec Event:\n%s", evs)
-	}
-	var s corev1.Secret
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(foreign), &s); err != nil || string(s.Data["mine"]) != "keep me" || len(s.Data) != 1 {
-		t.Fatalf("the foreign Secret was touched: %v %v", err, s.Data)
+	for _, tc := range []struct {
+		policy  string
+		foreign client.Object
+		message string
+	}{
+		{"taken", &corev1.Secret{StringData: map[string]string{"mine": "keep me"}},
+			"Secret taken-signing-keys exists and is not owned by this TokenPolicy; delete or rename it"},
+		{"published", &corev1.ConfigMap{Data: map[string]string{"mine": "keep me"}},
+			"ConfigMap published-jwks exists and is not owned by this TokenPolicy; delete or rename it"},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			name := publication.SecretName(tc.policy)
+			if _, ok := tc.foreign.(*corev1.ConfigMap); ok {
+				name = publication.ConfigMapName(tc.policy)
+			}
+			tc.foreign.SetName(name)
+			tc.foreign.SetNamespace(h.ns)
+			if err := env.Client.Create(ctx, tc.foreign); err != nil {
+				t.Fatal(err)
+			}
+			before := tc.foreign.GetResourceVersion()
+			h.policy(tc.policy, camv1.AlgorithmEdDSA)
+			_, err := h.reconcileWith(h.r, tc.policy)
+			if err == nil || !errors.Is(err, reconcile.TerminalError(nil)) {
+				t.Fatalf("want a terminal error, got %v", err)
+			}
+			p := &camv1.TokenPolicy{}
+			if err := env.Client.Get(ctx, h.key(tc.policy), p); err != nil {
+				t.Fatal(err)
+			}
+			stalled := meta.FindStatusCondition(p.Status.Conditions, camv1.ConditionStalled)
+			ready := meta.FindStatusCondition(p.Status.Conditions, camv1.ConditionReady)
+			if stalled == nil || stalled.Status != metav1.ConditionTrue || stalled.Reason != camv1.ReasonInvalidSpec || stalled.Message != tc.message ||
+				ready == nil || ready.Message != tc.message || p.Status.ObservedGeneration != 0 {
+				t.Fatalf("status %s", mustJSON(t, p.Status))
+			}
+			if evs := strings.Join(h.drainEvents(), "\n"); !strings.Contains(evs, "Warning InvalidSpec "+tc.message) {
+				t.Errorf("no InvalidSpec Event with the plain message:\n%s", evs)
+			}
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(tc.foreign), tc.foreign); err != nil || tc.foreign.GetResourceVersion() != before {
+				t.Fatalf("the foreign %T was written: %v", tc.foreign, err)
+			}
+		})
 	}
 }
 

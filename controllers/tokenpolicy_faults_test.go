@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -10,7 +11,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -48,6 +51,12 @@ func killingClient(t *testing.T, k *killSwitch) client.Client {
 			}
 			return c.Patch(ctx, o, p, opts...)
 		},
+		Apply: func(ctx context.Context, c client.WithWatch, o runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			if err := k.write(); err != nil {
+				return err
+			}
+			return c.Apply(ctx, o, opts...)
+		},
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
 			if err := k.write(); err != nil {
 				return err
@@ -57,11 +66,12 @@ func killingClient(t *testing.T, k *killSwitch) client.Client {
 	})
 }
 
-// TestInvariant5_RestartAfterEveryWrite stops the controller after each write of each step of a
-// rotation (bootstrap, successor published, activation, removal, emergency rotation) and
-// starts a fresh one: the stored state is consistent at every stop, nothing unpublished ever
-// signs on schedule, and the restarted controller converges to the same keys.
-func TestInvariant5_RestartAfterEveryWrite(t *testing.T) {
+// TestRestartAfterAnyWriteConverges stops the controller after each write of each step of a
+// rotation (bootstrap, successor published, activation, removal, emergency rotation) and starts
+// a fresh one: the stored state is consistent at every stop, nothing unpublished ever signs on
+// schedule, and the restarted controller converges to the same keys.
+// Checks DESIGN.md key-lifecycle invariant 5.
+func TestRestartAfterAnyWriteConverges(t *testing.T) {
 	steps := []struct {
 		name    string
 		prepare func(h *harness, p *camv1.TokenPolicy)
@@ -125,12 +135,12 @@ func TestConflictsLoseNothing(t *testing.T) {
 	h.policy("rough", camv1.AlgorithmEdDSA)
 	rng := rand.New(rand.NewPCG(1, 2))
 	conflicts := 0
-	maybeConflict := func(o client.Object) error {
+	maybeConflict := func(o any) error {
 		switch o.(type) {
-		case *corev1.Secret, *corev1.ConfigMap:
+		case *corev1.Secret, *corev1.ConfigMap, *corev1ac.ConfigMapApplyConfiguration:
 			if rng.IntN(2) == 0 {
 				conflicts++
-				return apierrors.NewConflict(schema.GroupResource{Resource: "secrets"}, o.GetName(), fmt.Errorf("injected"))
+				return apierrors.NewConflict(schema.GroupResource{Resource: "secrets"}, "injected", fmt.Errorf("injected"))
 			}
 		}
 		return nil
@@ -147,6 +157,12 @@ func TestConflictsLoseNothing(t *testing.T) {
 				return err
 			}
 			return c.Update(ctx, o, opts...)
+		},
+		Apply: func(ctx context.Context, c client.WithWatch, o runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			if err := maybeConflict(o); err != nil {
+				return err
+			}
+			return c.Apply(ctx, o, opts...)
 		},
 	}))
 	for hour := 0; hour <= 40; hour++ {
@@ -173,5 +189,35 @@ func TestConflictsLoseNothing(t *testing.T) {
 	}
 	if !strings.Contains(mustJSON(t, h.state("rough").policy.Status.Conditions), "Ready") {
 		t.Fatal("no Ready condition")
+	}
+}
+
+// TestStatusNeverRunsAheadOfTheJWKS: when publishing the JWKS ConfigMap fails, the keys the
+// reconcile would have published are not offered to verifiers in status either, so status
+// never names a key the ConfigMap lacks.
+func TestStatusNeverRunsAheadOfTheJWKS(t *testing.T) {
+	h := newHarness(t)
+	h.policy("tp", camv1.AlgorithmEdDSA)
+	h.settle("tp")
+	failing := h.reconciler(interceptedClient(t, interceptor.Funcs{
+		Apply: func(ctx context.Context, c client.WithWatch, o runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			if _, ok := o.(*corev1ac.ConfigMapApplyConfiguration); ok {
+				return errKilled
+			}
+			return c.Apply(ctx, o, opts...)
+		},
+	}))
+	// 9h: a successor is due to be published.
+	h.clock.SetTime(t0.Add(9 * time.Hour))
+	if _, err := h.reconcileWith(failing, "tp"); !errors.Is(err, errKilled) {
+		t.Fatalf("the reconcile did not fail on the ConfigMap: %v", err)
+	}
+	st := h.state("tp")
+	if len(st.set.Keys) != 2 {
+		t.Fatalf("want the successor stored, got %d keys", len(st.set.Keys))
+	}
+	v := st.policy.Status.Verification
+	if v == nil || v.JWKS != st.raw {
+		t.Fatalf("status offers a JWKS the ConfigMap does not hold:\nstatus    %v\nConfigMap %s", v, st.raw)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -22,6 +24,12 @@ import (
 // storeKeys writes the key set to the policy's Secret when it changed. A write that loses a
 // race fails on the resourceVersion, and the next reconcile starts again from what is stored,
 // so a key is never lost or stored twice.
+//
+// Unlike the objects the controller applies, this Secret is created and updated whole: its
+// data must be exactly the key set, and a server-side apply keeps entries another field
+// manager owns, so a key someone pasted in would stay (and be reported) for ever. Create is
+// also the only write that fails when the Secret exists, so a key set is never written over
+// one the controller has not read.
 func (r *TokenPolicyReconciler) storeKeys(ctx context.Context, run *policyRun) error {
 	data, err := run.set.Encode()
 	if err != nil {
@@ -34,58 +42,57 @@ func (r *TokenPolicyReconciler) storeKeys(ctx context.Context, run *policyRun) e
 		s := &corev1.Secret{Type: keys.SecretType, Data: data}
 		s.Name, s.Namespace, s.Labels = publication.SecretName(run.policy.Name), run.policy.Namespace, publication.OwnedLabels(run.policy.Name)
 		if err := controllerutil.SetControllerReference(run.policy, s, r.Scheme()); err != nil {
-			return err
+			return fmt.Errorf("own signing-key Secret of %s: %w", client.ObjectKeyFromObject(run.policy), err)
 		}
-		if err := r.Create(ctx, s); err != nil {
+		if err := r.Create(ctx, s, fieldOwner); err != nil {
 			return fmt.Errorf("create signing-key Secret for %s: %w", client.ObjectKeyFromObject(run.policy), err)
 		}
 		run.secret = s
 		return nil
 	}
 	run.secret.Data = data
-	if err := r.Update(ctx, run.secret); err != nil {
+	if err := r.Update(ctx, run.secret, fieldOwner); err != nil {
 		return fmt.Errorf("update signing-key Secret for %s: %w", client.ObjectKeyFromObject(run.policy), err)
 	}
 	return nil
 }
 
-// publishKeys writes the public JWKS of every key in the set, and the revoked token IDs,
-// to the policy's ConfigMap when they changed.
+// publishKeys applies the policy's ConfigMap: the public JWKS of every key in the set and the
+// revoked token IDs, server-side as the controller's field manager, so a hand edit is taken
+// back. A ConfigMap of that name the policy does not own is never written: the policy stalls.
 func (r *TokenPolicyReconciler) publishKeys(ctx context.Context, run *policyRun) error {
+	p := run.policy
 	jwks, err := run.set.JWKS()
 	if err != nil {
-		return fmt.Errorf("render JWKS of %s: %w", client.ObjectKeyFromObject(run.policy), err)
+		return fmt.Errorf("render JWKS of %s: %w", client.ObjectKeyFromObject(p), err)
 	}
-	rev, err := publication.RevokedJSON(run.policy.Spec.RevokedTokenIDs)
+	rev, err := publication.RevokedJSON(p.Spec.RevokedTokenIDs)
 	if err != nil {
-		return err
+		return fmt.Errorf("render revoked token IDs of %s: %w", client.ObjectKeyFromObject(p), err)
 	}
-	data := map[string]string{publication.JWKSKey: string(jwks), publication.RevokedKey: string(rev)}
-	cm := &corev1.ConfigMap{}
-	err = r.Get(ctx, client.ObjectKey{Namespace: run.policy.Namespace, Name: publication.ConfigMapName(run.policy.Name)}, cm)
-	if client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("read JWKS ConfigMap of %s: %w", client.ObjectKeyFromObject(run.policy), err)
+	key := client.ObjectKey{Namespace: p.Namespace, Name: publication.ConfigMapName(p.Name)}
+	cm, err := readThrough(ctx, r.Client, r.APIReader, key, &corev1.ConfigMap{})
+	switch {
+	case err != nil:
+		return fmt.Errorf("read JWKS ConfigMap of %s: %w", client.ObjectKeyFromObject(p), err)
+	case cm != nil && !metav1.IsControlledBy(cm, p):
+		return refuse(camv1.ReasonInvalidSpec, "ConfigMap %s exists and is not owned by this TokenPolicy; delete or rename it", cm.Name)
 	}
-	if err != nil {
-		cm = &corev1.ConfigMap{Data: data}
-		cm.Name, cm.Namespace, cm.Labels = publication.ConfigMapName(run.policy.Name), run.policy.Namespace, publication.OwnedLabels(run.policy.Name)
-		if err := controllerutil.SetControllerReference(run.policy, cm, r.Scheme()); err != nil {
-			return err
+	want := corev1ac.ConfigMap(key.Name, key.Namespace).
+		WithOwnerReferences(controllerRef(camv1.GroupVersion.WithKind("TokenPolicy"), p)).
+		WithLabels(publication.OwnedLabels(p.Name)).
+		WithData(map[string]string{publication.JWKSKey: string(jwks), publication.RevokedKey: string(rev)})
+	if cm != nil {
+		if owned, err := corev1ac.ExtractConfigMap(cm, string(fieldOwner)); err == nil && appliedAlready(owned, want) {
+			run.published = true
+			return nil
 		}
-		if err := r.Create(ctx, cm); err != nil {
-			return fmt.Errorf("publish JWKS for %s: %w", client.ObjectKeyFromObject(run.policy), err)
-		}
-		run.cm = cm
-		return nil
+		want.WithResourceVersion(cm.ResourceVersion)
 	}
-	run.cm = cm
-	if maps.Equal(cm.Data, data) {
-		return nil
+	if err := r.Apply(ctx, want, fieldOwner, client.ForceOwnership); err != nil {
+		return fmt.Errorf("publish JWKS for %s: %w", client.ObjectKeyFromObject(p), err)
 	}
-	cm.Data = data
-	if err := r.Update(ctx, cm); err != nil {
-		return fmt.Errorf("publish JWKS for %s: %w", client.ObjectKeyFromObject(run.policy), err)
-	}
+	run.published = true
 	return nil
 }
 
@@ -107,14 +114,19 @@ func (r *TokenPolicyReconciler) recordPublication(ctx context.Context, run *poli
 
 // countAgents reads which agents serving the policy's cameras hold the pending key.
 func (r *TokenPolicyReconciler) countAgents(ctx context.Context, run *policyRun) error {
+	me := client.ObjectKeyFromObject(run.policy)
 	var cams camv1.CameraList
-	if err := r.List(ctx, &cams); err != nil {
-		return fmt.Errorf("list cameras for %s: %w", client.ObjectKeyFromObject(run.policy), err)
+	var only []client.ListOption
+	if r.camerasIndexed {
+		only = append(only, client.MatchingFields{cameraPolicyField: me.String()})
+	}
+	if err := r.List(ctx, &cams, only...); err != nil {
+		return fmt.Errorf("list cameras for %s: %w", me, err)
 	}
 	run.cameras = run.cameras[:0]
-	me := client.ObjectKeyFromObject(run.policy)
 	for i := range cams.Items {
-		if publication.GoverningPolicy(&cams.Items[i], r.DefaultPolicy) == me {
+		// The index holds the same rule; filtering again serves a reconciler without it.
+		if r.governingPolicy(&cams.Items[i]) == me {
 			run.cameras = append(run.cameras, &cams.Items[i])
 		}
 	}

@@ -3,7 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,12 +27,13 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/testenv"
 )
 
-// startManager runs the TokenPolicy and AccessToken controllers the way the binary does
-// (restricted caches, real clock, real Event recorder), watching one namespace, until the test
-// ends.
-func startManager(t *testing.T, ns string) (*KeyMetrics, ctrl.Manager) {
+// startManager runs the controller exactly as the binary wires it (Setup, restricted caches,
+// real clock, real Event recorder), watching one namespace, until the test ends. Its metrics
+// go to a registry of the test's own.
+func startManager(t *testing.T, ns string, o Options) (*prometheus.Registry, ctrl.Manager) {
 	t.Helper()
 	opts := CacheOptions()
 	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
@@ -43,16 +47,11 @@ func startManager(t *testing.T, ns string) (*KeyMetrics, ctrl.Manager) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	km, err := NewKeyMetrics(prometheus.NewRegistry(), clock.RealClock{})
-	if err != nil {
-		t.Fatal(err)
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
 	}
-	r := &TokenPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("camfleet-controller"), Clock: clock.RealClock{}, Metrics: km}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	at := &AccessTokenReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("camfleet-controller"), Clock: clock.RealClock{}}
-	if err := at.SetupWithManager(mgr); err != nil {
+	reg := prometheus.NewRegistry()
+	if err := Setup(mgr, reg, o); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -64,23 +63,32 @@ func startManager(t *testing.T, ns string) (*KeyMetrics, ctrl.Manager) {
 			t.Errorf("manager: %v", err)
 		}
 	})
-	return km, mgr
+	return reg, mgr
 }
 
-// eventually polls cond every 100 ms until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+// rotations is camfleet_key_rotations_total of one policy and reason, as reg exposes it.
+func rotations(t *testing.T, reg prometheus.Gatherer, ns, policy, reason string) float64 {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %s", what, why)
-		}
-		time.Sleep(100 * time.Millisecond)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
 	}
+	want := map[string]string{"namespace": ns, "policy": policy, "reason": reason}
+	for _, f := range families {
+		if f.GetName() != "camfleet_key_rotations_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			if maps.Equal(got, want) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // TestFleetWideRotation annotates every policy in the cluster with kubectl (--all -A), as the
@@ -88,7 +96,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 // the next.
 func TestFleetWideRotation(t *testing.T) {
 	ns := env.Namespace(t)
-	km, _ := startManager(t, ns)
+	reg, _ := startManager(t, ns, Options{})
 	ctx := context.Background()
 	const n = 20
 	for i := range n {
@@ -107,7 +115,7 @@ func TestFleetWideRotation(t *testing.T) {
 	}
 	waitAll := func(what string, ok func(p *camv1.TokenPolicy) bool) {
 		t.Helper()
-		eventually(t, 90*time.Second, what, func() (bool, string) {
+		testenv.Eventually(t, 90*time.Second, what, func() (bool, string) {
 			for _, p := range policies() {
 				if !ok(&p) {
 					return false, p.Name + ": " + mustJSON(t, p.Status)
@@ -138,7 +146,7 @@ func TestFleetWideRotation(t *testing.T) {
 	// The same value again changes nothing, however often the controller looks.
 	annotate("1700000000")
 	for _, p := range policies() {
-		if got := testutil.ToFloat64(km.rotations.WithLabelValues(ns, p.Name, "EmergencyRotation")); got != 1 {
+		if got := rotations(t, reg, ns, p.Name, "EmergencyRotation"); got != 1 {
 			t.Errorf("%s rotated %v times for one value", p.Name, got)
 		}
 	}
@@ -147,12 +155,12 @@ func TestFleetWideRotation(t *testing.T) {
 		return p.Status.LastRotateRequest == "1700000100" && len(p.Status.Keys) == 3
 	})
 	for _, p := range policies() {
-		if got := testutil.ToFloat64(km.rotations.WithLabelValues(ns, p.Name, "EmergencyRotation")); got != 2 {
+		if got := rotations(t, reg, ns, p.Name, "EmergencyRotation"); got != 2 {
 			t.Errorf("%s rotated %v times for two values", p.Name, got)
 		}
 	}
 	// Events reach the API server, naming the reason.
-	eventually(t, 30*time.Second, "EmergencyRotation Events", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "EmergencyRotation Events", func() (bool, string) {
 		var evs eventsv1.EventList
 		if err := env.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
 			return false, err.Error()
@@ -165,8 +173,8 @@ func TestFleetWideRotation(t *testing.T) {
 		}
 		return count >= 2*n, fmt.Sprintf("%d EmergencyRotation Events", count)
 	})
-	if age := testutil.CollectAndCount(km, "camfleet_active_key_age_seconds"); age != n {
-		t.Errorf("active key age reported for %d policies, want %d", age, n)
+	if age, err := testutil.GatherAndCount(reg, "camfleet_active_key_age_seconds"); err != nil || age != n {
+		t.Errorf("active key age reported for %d policies, want %d (%v)", age, n, err)
 	}
 }
 
@@ -174,7 +182,7 @@ func TestFleetWideRotation(t *testing.T) {
 // and no other, so the controller never holds users' Secrets in memory.
 func TestSecretCacheHoldsOnlyOwnSecrets(t *testing.T) {
 	ns := env.Namespace(t)
-	_, mgr := startManager(t, ns)
+	_, mgr := startManager(t, ns, Options{})
 	ctx := context.Background()
 	other := &corev1.Secret{StringData: map[string]string{"password": "not for camfleet"}}
 	other.Name, other.Namespace = "someone-elses", ns
@@ -186,7 +194,7 @@ func TestSecretCacheHoldsOnlyOwnSecrets(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the policy's own Secret in the cache", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "the policy's own Secret in the cache", func() (bool, string) {
 		err := mgr.GetCache().Get(ctx, client.ObjectKey{Namespace: ns, Name: "cached-signing-keys"}, &corev1.Secret{})
 		return err == nil, fmt.Sprint(err)
 	})
@@ -202,5 +210,140 @@ func TestSecretCacheHoldsOnlyOwnSecrets(t *testing.T) {
 		if !strings.HasSuffix(s.Name, "-signing-keys") {
 			t.Errorf("cached Secret %s", s.Name)
 		}
+	}
+}
+
+// TestPolicyFindsItsCamerasThroughTheIndex runs the binary's wiring with a default policy:
+// the index Setup registers files each Camera under the policy that governs it (the one it
+// names, else the default), each policy counts the agents of exactly its cameras from it, and
+// a Camera's status or policy changing wakes the policies concerned, the one it left as well
+// as the one it joined.
+func TestPolicyFindsItsCamerasThroughTheIndex(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	home := types.NamespacedName{Namespace: ns, Name: "home"}
+	_, mgr := startManager(t, ns, Options{DefaultPolicy: home})
+	for _, name := range []string{"home", "barn"} {
+		p := &camv1.TokenPolicy{}
+		p.Name, p.Namespace = name, ns
+		if err := env.Client.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	policy := func(name string) *camv1.TokenPolicy {
+		p := &camv1.TokenPolicy{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	testenv.Eventually(t, 30*time.Second, "both policies Ready", func() (bool, string) {
+		for _, n := range []string{"home", "barn"} {
+			if !meta.IsStatusConditionTrue(policy(n).Status.Conditions, camv1.ConditionReady) {
+				return false, n + ": " + mustJSON(t, policy(n).Status)
+			}
+		}
+		return true, ""
+	})
+	homeKey, barnKey := policy("home").Status.ActiveKeyID, policy("barn").Status.ActiveKeyID
+	// A camera is served by an agent once it reports the keys it holds.
+	camera := func(name, node, ref string, loaded ...string) *camv1.Camera {
+		t.Helper()
+		c := &camv1.Camera{Spec: camv1.CameraSpec{NodeName: node, Source: camv1.CameraSource{Type: camv1.SourceTestPattern, TestPattern: &camv1.TestPatternSource{}}}}
+		if ref != "" {
+			c.Spec.TokenPolicyRef = &camv1.PolicyReference{Name: ref}
+		}
+		c.Name, c.Namespace = name, ns
+		if err := env.Client.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		c.Status.LoadedKeyIDs = loaded
+		if err := env.Client.Status().Update(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	camera("porch", "pi-1", "", homeKey)          // the default policy
+	shed := camera("shed", "pi-2", "home", "old") // names it, lags
+	gate := camera("gate", "pi-3", "barn", barnKey)
+
+	indexed := func(p types.NamespacedName) []string {
+		var l camv1.CameraList
+		if err := mgr.GetCache().List(ctx, &l, client.MatchingFields{cameraPolicyField: p.String()}); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range l.Items {
+			names = append(names, c.Name)
+		}
+		slices.Sort(names)
+		return names
+	}
+	agents := func(what string, want map[string]string) {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, what, func() (bool, string) {
+			for n, w := range want {
+				if got := policy(n).Status.Agents; got != w {
+					return false, fmt.Sprintf("%s counts agents %s, want %s", n, got, w)
+				}
+			}
+			return true, ""
+		})
+	}
+	agents("each policy counting the agents of its own cameras", map[string]string{"home": "1/2", "barn": "1/1"})
+	if got := strings.Join(indexed(home), ","); got != "porch,shed" {
+		t.Errorf("the index files %s under home, want porch,shed", got)
+	}
+	if c := meta.FindStatusCondition(policy("home").Status.Conditions, camv1.ConditionAgentsInSync); c == nil || !strings.Contains(c.Message, "pi-2") {
+		t.Errorf("home does not name the lagging agent: %+v", c)
+	}
+
+	shed.Status.LoadedKeyIDs = []string{"old", homeKey}
+	if err := env.Client.Status().Update(ctx, shed); err != nil {
+		t.Fatal(err)
+	}
+	agents("home woken by its camera's status", map[string]string{"home": "2/2", "barn": "1/1"})
+
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(gate), gate); err != nil {
+		t.Fatal(err)
+	}
+	gate.Spec.TokenPolicyRef = nil
+	if err := env.Client.Update(ctx, gate); err != nil {
+		t.Fatal(err)
+	}
+	agents("both policies woken by a camera moving from one to the other", map[string]string{"home": "2/3", "barn": "0/0"})
+	if got := strings.Join(indexed(types.NamespacedName{Namespace: ns, Name: "barn"}), ","); got != "" {
+		t.Errorf("the index still files %s under barn", got)
+	}
+}
+
+// TestForeignSecretBehindTheCacheStallsThePolicy: a Secret under the policy's key-Secret name
+// without camfleet's label, which the manager's cache never holds, is found on the API server:
+// the policy stalls with a plain message instead of failing to create it over and over, and
+// the Secret is not written.
+func TestForeignSecretBehindTheCacheStallsThePolicy(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	startManager(t, ns, Options{})
+	foreign := &corev1.Secret{StringData: map[string]string{"mine": "keep me"}}
+	foreign.Name, foreign.Namespace = "hidden-signing-keys", ns
+	if err := env.Client.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	p := &camv1.TokenPolicy{}
+	p.Name, p.Namespace = "hidden", ns
+	if err := env.Client.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 15*time.Second, "the policy to stall", func() (bool, string) {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(p), p); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(p.Status.Conditions, camv1.ConditionStalled)
+		return c != nil && c.Message == "Secret hidden-signing-keys exists and is not owned by this TokenPolicy; delete or rename it", mustJSON(t, p.Status)
+	})
+	var s corev1.Secret
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(foreign), &s); err != nil || s.ResourceVersion != foreign.ResourceVersion {
+		t.Fatalf("the foreign Secret was written: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -28,7 +27,7 @@ func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.Tok
 		}
 		// Published in status only once the ConfigMap holds the same keys, so status never
 		// runs ahead of what other verifiers can read.
-		if run.cm != nil {
+		if run.published {
 			v, err := verification(run)
 			if err != nil {
 				return err
@@ -87,12 +86,10 @@ func policyConditions(p *camv1.TokenPolicy, run *policyRun, err error) []metav1.
 		return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg}
 	}
 	var out []metav1.Condition
-	switch {
-	case errors.Is(err, errInvalidSpec):
-		return append(out,
-			cond(camv1.ConditionReady, metav1.ConditionFalse, camv1.ReasonInvalidSpec, err.Error()),
-			cond(camv1.ConditionStalled, metav1.ConditionTrue, camv1.ReasonInvalidSpec, err.Error()))
-	case err != nil:
+	if stalled, ok := stalledConditions(err); ok {
+		return stalled
+	}
+	if err != nil {
 		// The message stays generic: API errors can be long, and the Event and log say more.
 		return append(out,
 			cond(camv1.ConditionReady, metav1.ConditionFalse, "ReconcileFailed", "the last attempt to update the signing keys failed; retrying"),

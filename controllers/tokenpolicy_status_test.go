@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,7 +62,7 @@ func TestPolicyConditions(t *testing.T) {
 		want map[string]string // type -> status/reason
 	}{
 		{"healthy", policyRun{set: withActive}, nil, map[string]string{"Ready": "True/Succeeded", "KeysPublished": "True/Published"}},
-		{"invalid spec", policyRun{set: withActive}, reconcile.TerminalError(fmt.Errorf("%w: x", errInvalidSpec)), map[string]string{"Ready": "False/InvalidSpec", "Stalled": "True/InvalidSpec"}},
+		{"invalid spec", policyRun{set: withActive}, reconcile.TerminalError(refuse(camv1.ReasonInvalidSpec, "spec.rsaKeyBits must be at least 2048")), map[string]string{"Ready": "False/InvalidSpec", "Stalled": "True/InvalidSpec"}},
 		{"transient error", policyRun{set: withActive}, errors.New("etcd hiccup"), map[string]string{"Ready": "False/ReconcileFailed", "Reconciling": "True/Progressing"}},
 		{"no key yet", policyRun{set: &keys.Set{}}, nil, map[string]string{"Ready": "False/NoActiveKey", "Reconciling": "True/Progressing"}},
 		{"repaired", policyRun{set: withActive, problems: []keys.Problem{{Reason: "KeyInvalid", Message: "key x dropped"}}}, nil, map[string]string{"Ready": "False/KeyInvalid", "KeysPublished": "True/Published", "Reconciling": "True/Progressing"}},

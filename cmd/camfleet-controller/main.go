@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"os"
 
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -34,12 +34,20 @@ func main() {
 	tokenServiceAddr := fs.String("token-service-bind-address", ":8082", "address the token service (login, refresh, JWKS, discovery) binds to; empty turns it off")
 	tokenServiceURL := fs.String("token-service-url", "", "external URL of the token service, the base of every policy's default issuer")
 	defaultPolicy := fs.String("default-token-policy", "", "namespace/name of the TokenPolicy that governs Cameras naming none")
+	watchNamespaces := fs.String("watch-namespaces", "", "comma-separated namespaces to reconcile and serve tokens for; empty is every namespace")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	cli.Parse(fs, "camfleet-controller keeps camera-fleet signing keys and tokens in Kubernetes.", os.Args[1:])
 
 	defPolicy, err := cli.ParsePolicy("default-token-policy", *defaultPolicy)
 	if err != nil {
+		cli.Fail(name, err)
+	}
+	namespaces, err := cli.ParseNamespaces("watch-namespaces", *watchNamespaces)
+	if err != nil {
+		cli.Fail(name, err)
+	}
+	if err := cli.PolicyIsWatched("default-token-policy", defPolicy, namespaces); err != nil {
 		cli.Fail(name, err)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -53,6 +61,8 @@ func main() {
 	if err != nil {
 		cli.Fail(name, err)
 	}
+	cacheOpts := controllers.CacheOptions()
+	cacheOpts.DefaultNamespaces = namespaceConfigs(namespaces)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
 		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
@@ -60,17 +70,19 @@ func main() {
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "camfleet-controller.camfleet.io",
 		LeaderElectionNamespace: *leaderNamespace,
-		Cache:                   controllers.CacheOptions(),
+		Cache:                   cacheOpts,
 	})
 	if err != nil {
 		cli.Fail(name, err)
 	}
-	err = controllers.Setup(mgr, controllers.Options{TokenServiceURL: *tokenServiceURL, DefaultPolicy: defPolicy, Clock: clock.RealClock{}})
+	err = controllers.Setup(mgr, metrics.Registry, controllers.Options{TokenServiceURL: *tokenServiceURL, DefaultPolicy: defPolicy, Clock: clock.RealClock{}})
 	if err != nil {
 		cli.Fail(name, err)
 	}
 	if *tokenServiceAddr != "" {
-		if err := addTokenService(mgr, *tokenServiceAddr, *tokenServiceURL, defPolicy); err != nil {
+		if err := addTokenService(mgr, *tokenServiceAddr, issuer.Options{
+			ServiceURL: *tokenServiceURL, DefaultPolicy: defPolicy, Namespaces: namespaces, Clock: clock.RealClock{}, Metrics: metrics.Registry,
+		}); err != nil {
 			cli.Fail(name, err)
 		}
 	}
@@ -81,33 +93,34 @@ func main() {
 		cli.Fail(name, err)
 	}
 	log.Info("Starting manager", "version", cli.Version, "metricsAddress", *metricsAddr, "probeAddress", *probeAddr,
-		"tokenServiceAddress", *tokenServiceAddr, "leaderElection", *leaderElect)
+		"tokenServiceAddress", *tokenServiceAddr, "leaderElection", *leaderElect, "watchNamespaces", namespaces)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped")
 		os.Exit(1)
 	}
 }
 
-// addTokenService runs the token service beside the reconcilers, on every replica.
-func addTokenService(mgr ctrl.Manager, addr, url string, def types.NamespacedName) error {
-	rejections := issuer.NewRejectionsMetric()
-	if err := metrics.Registry.Register(rejections); err != nil {
-		return fmt.Errorf("register token service metrics: %w", err)
-	}
-	passwords, err := issuer.NewPasswordCache(mgr.GetConfig(), mgr.GetScheme())
+// addTokenService runs the token service beside the reconcilers, on every replica, under the
+// controller's identity. The chart runs it on its own instead (camfleet-token-service).
+func addTokenService(mgr ctrl.Manager, addr string, o issuer.Options) error {
+	svc, err := issuer.New(mgr, o)
 	if err != nil {
 		return err
-	}
-	if err := mgr.Add(passwords); err != nil {
-		return fmt.Errorf("add the password Secret cache: %w", err)
-	}
-	svc := &issuer.Server{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Passwords: passwords, Clock: clock.RealClock{},
-		ServiceURL: url, DefaultPolicy: def, Log: mgr.GetLogger().WithName("token-service"),
-		Rejections: rejections,
 	}
 	if err := mgr.Add(issuer.Service{Addr: addr, Server: svc}); err != nil {
 		return fmt.Errorf("add the token service: %w", err)
 	}
 	return nil
+}
+
+// namespaceConfigs confines the manager's cache to --watch-namespaces; nil is every namespace.
+func namespaceConfigs(namespaces []string) map[string]cache.Config {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	m := make(map[string]cache.Config, len(namespaces))
+	for _, ns := range namespaces {
+		m[ns] = cache.Config{}
+	}
+	return m
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -121,6 +122,9 @@ func TestFlags(t *testing.T) {
 		{[]string{"--help"}, 0, "-leader-elect", ""},
 		{[]string{"--help"}, 0, "-token-service-bind-address", ""},
 		{[]string{"--default-token-policy", "nonamespace"}, 2, "", name + ": --default-token-policy \"nonamespace\": want namespace/name\n"},
+		{[]string{"--help"}, 0, "-watch-namespaces", ""},
+		{[]string{"--watch-namespaces", "cams,-bad-"}, 2, "", ""},
+		{[]string{"--watch-namespaces", "cams", "--default-token-policy", "home/default"}, 2, "", name + ": --default-token-policy home/default: namespace \"home\" is not in --watch-namespaces\n"},
 		{[]string{"--no-such-flag"}, 2, "", name + ": flag provided but not defined: -no-such-flag (see --help)\n"},
 		{[]string{"--metrics-bind-address"}, 2, "", name + ": flag needs an argument: -metrics-bind-address (see --help)\n"},
 		{[]string{"stray"}, 2, "", name + ": unexpected argument \"stray\" (see --help)\n"},
@@ -132,12 +136,14 @@ func TestFlags(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
 				code = ee.ExitCode()
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			if code != tc.code || !strings.Contains(stdout.String(), tc.stdout) || (tc.stderrIs != "" && stderr.String() != tc.stderrIs) {
+			if code != tc.code || !strings.Contains(stdout.String(), tc.stdout) || (tc.stderrIs != "" && stderr.String() != tc.stderrIs) ||
+				(tc.code != 0 && strings.Count(stderr.String(), "\n") != 1) {
 				t.Errorf("exit %d stdout %q stderr %q; want exit %d, stdout containing %q, stderr %q", code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.stderrIs)
 			}
 		})

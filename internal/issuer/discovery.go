@@ -54,7 +54,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request, p *policy) {
 		fail(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
-	v, _, err := trust.Verifier(p.TokenPolicy, p.issuer, p.published, trust.AccessType, s.Clock)
+	v, err := s.verifier(p, trust.AccessType)
 	if err != nil {
 		s.internalError(w, err)
 		return

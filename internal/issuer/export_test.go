@@ -32,3 +32,6 @@ func RecordCosts(s *Server) func() []int {
 		return out
 	}
 }
+
+// VerifierBuilds is how many verifiers s has built since its Handler was made.
+func VerifierBuilds(s *Server) int64 { return s.views.builds.Load() }

@@ -3,6 +3,7 @@ package issuer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,7 +35,8 @@ func node(t *testing.T, script string, args ...string) string {
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			stderr = string(ee.Stderr)
 		}
 		t.Fatalf("node: %v\n%s", err, stderr)
@@ -133,6 +135,8 @@ func TestTrustedIssuerSignedByJose(t *testing.T) {
 			if err := env.Client.Update(ctx, &p); err != nil {
 				t.Fatal(err)
 			}
+			// The token service trusts the keys the controller resolved and published.
+			s.reconcile()
 			r := userinfo()
 			if r.status != http.StatusOK || r.body["sub"] != "dashboard@home.example" || r.body["iss"] != "https://ha.home.example" ||
 				strings.Join(toStrings(r.body["perms"]), ",") != "camera:stream,snapshot:*" {

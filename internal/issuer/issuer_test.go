@@ -46,6 +46,9 @@ type service struct {
 	clock *clocktesting.FakeClock
 	logs  *syncBuffer
 	srv   *issuer.Server
+	// handler serves s.url: s.srv's, unless a test puts another Server there before it
+	// sends its first request.
+	handler http.Handler
 }
 
 type syncBuffer struct {
@@ -87,8 +90,7 @@ func newServiceWith(t *testing.T, cost int, withDefault bool, mutate func(*camv1
 	if err := env.Client.Create(ctx, users); err != nil {
 		t.Fatal(err)
 	}
-	var handler http.Handler
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
 	s.url = ts.URL
 	p := &camv1.TokenPolicy{Spec: camv1.TokenPolicySpec{
@@ -105,19 +107,26 @@ func newServiceWith(t *testing.T, cost int, withDefault bool, mutate func(*camv1
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	r := &controllers.TokenPolicyReconciler{Client: env.Client, Clock: s.clock, TokenServiceURL: ts.URL}
-	for range 3 {
-		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: s.ns, Name: "home"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.reconcile()
 	log := funcr.New(func(prefix, args string) { _, _ = s.logs.Write([]byte(prefix + " " + args + "\n")) }, funcr.Options{Verbosity: 10})
 	s.srv = &issuer.Server{Client: env.Client, APIReader: env.Client, Clock: s.clock, ServiceURL: ts.URL, Log: log, Rejections: issuer.NewRejectionsMetric()}
 	if withDefault {
 		s.srv.DefaultPolicy = types.NamespacedName{Namespace: s.ns, Name: "home"}
 	}
-	handler = s.srv.Handler()
+	s.handler = s.srv.Handler()
 	return s
+}
+
+// reconcile runs the TokenPolicy controller over the policy until it is settled, as the
+// controller does after every change: the token service serves what it publishes.
+func (s *service) reconcile() {
+	s.t.Helper()
+	r := &controllers.TokenPolicyReconciler{Client: env.Client, Clock: s.clock, TokenServiceURL: s.url}
+	for range 3 {
+		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: s.ns, Name: "home"}}); err != nil {
+			s.t.Fatal(err)
+		}
+	}
 }
 
 func (s *service) path(rest string) string { return s.url + "/policies/" + s.ns + "/home/" + rest }

@@ -91,7 +91,7 @@ func TestPasswordSecretMustBeMarked(t *testing.T) {
 	}
 
 	// The controller's cache holds only labelled Secrets: carol is not found there either.
-	passwords, err := issuer.NewPasswordCache(env.Config, env.Scheme)
+	passwords, err := issuer.NewPasswordCache(env.Config, env.Scheme, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

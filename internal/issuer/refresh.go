@@ -63,7 +63,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, p *policy) {
 // refreshGrant trades a refresh token for the next pair of its session family, revoking the
 // family when the token was already used.
 func (s *Server) refreshGrant(ctx context.Context, p *policy, raw string) (tokenResponse, *grantError) {
-	v, _, err := trust.Verifier(p.TokenPolicy, p.issuer, p.published, trust.RefreshType, s.Clock)
+	v, err := s.verifier(p, trust.RefreshType)
 	if err != nil {
 		return tokenResponse{}, &grantError{err: err}
 	}
@@ -292,7 +292,7 @@ func (st sessionStore) update(ctx context.Context, keep string, change func(map[
 		if err == nil {
 			return result
 		}
-		if !(apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) || attempt >= maxWriteAttempts {
+		if (!apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err)) || attempt >= maxWriteAttempts {
 			return fmt.Errorf("write sessions of %s: %w", st.key(), err)
 		}
 	}

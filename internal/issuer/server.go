@@ -1,6 +1,7 @@
 // Package issuer is the token service: per TokenPolicy, login with a password, refresh,
-// the JWKS, OpenID Connect discovery and UserInfo, over HTTP. It runs in the controller binary
-// on every replica; everything it needs is read from the cluster, so any replica answers.
+// the JWKS, OpenID Connect discovery and UserInfo, over HTTP. It runs on its own
+// (cmd/camfleet-token-service, under an identity of its own) or in the controller binary, on
+// every replica; everything it needs is read from the cluster, so any replica answers.
 package issuer
 
 import (
@@ -23,7 +24,6 @@ import (
 	"github.com/camfleet/camfleet/internal/keys"
 	"github.com/camfleet/camfleet/internal/publication"
 	"github.com/camfleet/camfleet/internal/token"
-	"github.com/camfleet/camfleet/internal/trust"
 )
 
 // maxBody caps every request body: a login or refresh request is a few hundred bytes.
@@ -31,13 +31,14 @@ const maxBody = 4 << 10
 
 // Server is the token service.
 type Server struct {
-	// Client reads policies and the objects the controller owns (a cache is fine) and writes
-	// the refresh-session ConfigMaps.
+	// Client reads policies and their signing-key Secrets (a cache: New wires one, so that no
+	// unauthenticated request reaches the API server) and writes the refresh-session
+	// ConfigMaps.
 	Client client.Client
 	// APIReader reads what must be current: refresh sessions, which another replica may have
-	// just written, and external issuers' JWKS ConfigMaps, which no cache holds.
+	// just written.
 	APIReader client.Reader
-	// Passwords reads users' password Secrets. The controller passes a PasswordCache, which
+	// Passwords reads users' password Secrets. New passes a PasswordCache, which
 	// holds only Secrets labelled camfleet.io/password=true, so a login costs no API request
 	// and a known user's login costs what an unknown user's does; the label is checked here
 	// too, whatever reads. APIReader when nil.
@@ -47,11 +48,16 @@ type Server struct {
 	ServiceURL string
 	// DefaultPolicy answers /api/login and /api/refresh.
 	DefaultPolicy types.NamespacedName
-	Log           logr.Logger
+	// Namespaces are the namespaces whose policies are served (--watch-namespaces); empty
+	// serves every namespace. A policy elsewhere is unknown, as it is to the caches.
+	Namespaces []string
+	Log        logr.Logger
 	// Rejections counts refused tokens by the verifier's reason code; nil counts nothing.
 	Rejections *prometheus.CounterVec
 
 	limits *limiter
+	views  *views
+	served map[string]bool
 	// compare is bcrypt.CompareHashAndPassword when nil; tests see through it which cost
 	// each login paid.
 	compare func(hash, password []byte) error
@@ -80,6 +86,13 @@ func (s *Server) rejected(p *policy, endpoint string, err error) {
 // Handler routes the token service API.
 func (s *Server) Handler() http.Handler {
 	s.limits = newLimiter(s.Clock)
+	s.views = newViews()
+	if len(s.Namespaces) > 0 {
+		s.served = map[string]bool{}
+		for _, ns := range s.Namespaces {
+			s.served[ns] = true
+		}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /policies/{namespace}/{name}/login", s.withPolicy(s.login))
 	mux.HandleFunc("POST /policies/{namespace}/{name}/refresh", s.withPolicy(s.refresh))
@@ -125,37 +138,40 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, key types.Namespa
 	}
 }
 
-// policy is a TokenPolicy with what the controller published for it.
+// policy is a TokenPolicy, as read for one request, with the view of its version.
 type policy struct {
 	*camv1.TokenPolicy
-	issuer    string
-	published trust.Published
+	*view
 }
 
 var errNoPolicy = errors.New("no such policy")
 
+// load reads the policy from the cache and finds the view of its version. It reads nothing
+// else: everything a request needs before it has proven a credential (the JWKS, the
+// verifiers, the users and their roles) comes from the policy object.
 func (s *Server) load(ctx context.Context, key types.NamespacedName) (*policy, error) {
+	if s.served != nil && !s.served[key.Namespace] {
+		return nil, errNoPolicy
+	}
 	p := &camv1.TokenPolicy{}
 	if err := s.Client.Get(ctx, key, p); err != nil {
 		if apierrors.IsNotFound(err) {
+			s.views.forget(key)
 			return nil, errNoPolicy
 		}
 		return nil, fmt.Errorf("read policy %s: %w", key, err)
 	}
-	cm := &corev1.ConfigMap{}
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: publication.ConfigMapName(key.Name)}, cm); err != nil {
-		return nil, fmt.Errorf("read JWKS of %s: %w", key, err)
+	v, err := s.views.of(p, s.ServiceURL)
+	if err != nil {
+		return nil, err
 	}
-	pub := publication.FromConfigMap(cm)
-	for _, e := range p.Spec.ExternalIssuers {
-		if ref := e.JWKSConfigMapRef; ref != nil {
-			ext := &corev1.ConfigMap{}
-			if err := s.APIReader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: ref.Name}, ext); err == nil {
-				pub.External[e.Issuer] = []byte(ext.Data[ref.Key])
-			}
-		}
-	}
-	return &policy{TokenPolicy: p, issuer: trust.Issuer(p, s.ServiceURL), published: pub}, nil
+	return &policy{TokenPolicy: p, view: v}, nil
+}
+
+// verifier is the policy's strict verifier for typ (trust.AccessType or trust.RefreshType),
+// built once per policy version.
+func (s *Server) verifier(p *policy, typ string) (*token.Verifier, error) {
+	return s.views.verifier(p.view, typ, s.Clock)
 }
 
 // signingKey is the policy's active key, read from its Secret on each use so every replica

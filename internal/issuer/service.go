@@ -66,12 +66,14 @@ var _ manager.Runnable = PasswordCache{}
 // GetCache makes the manager start it among its caches and wait for it to sync.
 func (c PasswordCache) GetCache() cache.Cache { return c.Cache }
 
-// NewPasswordCache makes a PasswordCache for cfg. It reads nothing but password Secrets.
-func NewPasswordCache(cfg *rest.Config, scheme *runtime.Scheme) (PasswordCache, error) {
+// NewPasswordCache makes a PasswordCache for cfg. It reads nothing but password Secrets, and
+// only in namespaces (all when empty).
+func NewPasswordCache(cfg *rest.Config, scheme *runtime.Scheme, namespaces []string) (PasswordCache, error) {
 	marked := labels.SelectorFromSet(labels.Set{camv1.LabelPassword: camv1.LabelPasswordValue})
 	c, err := cache.New(cfg, cache.Options{
-		Scheme:   scheme,
-		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: marked}},
+		Scheme:            scheme,
+		DefaultNamespaces: namespaceConfigs(namespaces),
+		ByObject:          map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: marked}},
 		// Anything but Secrets would start a cluster-wide informer on first read; refuse.
 		ReaderFailOnMissingInformer: true,
 		DefaultTransform:            cache.TransformStripManagedFields(),

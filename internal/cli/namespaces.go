@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// ParseNamespaces reads a comma-separated list of namespaces, such as --watch-namespaces;
+// empty is none (every namespace). Blanks around names are ignored; a name that cannot be a
+// namespace is an error, so a typo fails at start instead of confining a binary to nothing.
+func ParseNamespaces(flagName, s string) ([]string, error) {
+	var out []string
+	for _, ns := range strings.Split(s, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("--%s: %q is not a namespace name: %s", flagName, ns, errs[0])
+		}
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
+}
+
+// PolicyIsWatched checks that a policy flag names a policy the binary can see: with
+// --watch-namespaces, the policy's namespace must be one of them.
+func PolicyIsWatched(flagName string, p types.NamespacedName, namespaces []string) error {
+	if p.Name == "" || len(namespaces) == 0 || slices.Contains(namespaces, p.Namespace) {
+		return nil
+	}
+	return fmt.Errorf("--%s %s: namespace %q is not in --watch-namespaces", flagName, p, p.Namespace)
+}
