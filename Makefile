@@ -5,6 +5,7 @@ SHELL := /usr/bin/env bash -o pipefail
 # Tools are built from pinned versions into a cache outside the clone (hack/tools.sh).
 CONTROLLER_GEN ?= $(shell hack/tools.sh --print-controller-gen)
 ENVTEST_ASSETS ?= $(shell hack/tools.sh --print-assets)
+GOLANGCI_LINT ?= $(shell hack/tools.sh --print-golangci-lint)
 GO_TEST_FLAGS ?= -count=1
 GENERATE_PATHS := ./api/...;./controllers/...
 
@@ -24,12 +25,14 @@ generate: tools-controller-gen ## Generate deepcopy code from the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: manifests
-manifests: tools-controller-gen ## Generate CRDs (config/crd/bases) and RBAC (config/rbac, config/rbac/agent) from markers.
+manifests: tools-controller-gen ## Generate CRDs (config/crd/bases) and RBAC (config/rbac, config/rbac/agent, config/rbac/token-service) from markers.
 	$(CONTROLLER_GEN) rbac:roleName=camfleet-controller crd paths="$(GENERATE_PATHS)" \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=camfleet-agent paths="./agent/..." output:rbac:artifacts:config=config/rbac/agent
+	$(CONTROLLER_GEN) rbac:roleName=camfleet-token-service paths="./internal/issuer/..." output:rbac:artifacts:config=config/rbac/token-service
 	cp config/crd/bases/*.yaml charts/camfleet/crds/
 	cp config/rbac/role.yaml charts/camfleet/files/role.yaml
+	cp config/rbac/token-service/role.yaml charts/camfleet/files/token-service-role.yaml
 
 .PHONY: verify
 verify: generate manifests ## Fail if generated code differs from what is committed.
@@ -40,25 +43,30 @@ fmt: ## Format the Go code.
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: lint
-lint: ## gofmt and go vet, both must be clean.
+lint: tools-golangci-lint ## gofmt, go vet and golangci-lint (pinned; .golangci.yml), all must be clean.
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	$(GOLANGCI_LINT) run ./...
 
 .PHONY: build
-build: ## Build every binary into bin/.
+build: ## Build every binary (controller, token service, agent, motion tool) into bin/.
 	go build -o bin/ ./cmd/...
 
 ##@ Test
 
 .PHONY: tools
-tools: ## Build the pinned test tools (kube-apiserver, etcd, kubectl, controller-gen, helm, npm jose) into the cache.
+tools: ## Build the pinned test tools (kube-apiserver, etcd, kubectl, controller-gen, helm, golangci-lint, npm jose) into the cache.
 	hack/tools.sh all
 	hack/jose.sh >/dev/null
 
 .PHONY: tools-controller-gen
 tools-controller-gen:
 	@hack/tools.sh controller-gen >/dev/null
+
+.PHONY: tools-golangci-lint
+tools-golangci-lint:
+	@hack/tools.sh golangci-lint >/dev/null
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests need (hack/apt-packages.txt).
