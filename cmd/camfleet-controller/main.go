@@ -10,7 +10,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -39,15 +38,8 @@ func main() {
 	zapOpts.BindFlags(fs)
 	cli.Parse(fs, "camfleet-controller keeps camera-fleet signing keys and tokens in Kubernetes.", os.Args[1:])
 
-	defPolicy, err := cli.ParsePolicy("default-token-policy", *defaultPolicy)
+	defPolicy, namespaces, err := cli.Scope(*defaultPolicy, *watchNamespaces)
 	if err != nil {
-		cli.Fail(name, err)
-	}
-	namespaces, err := cli.ParseNamespaces("watch-namespaces", *watchNamespaces)
-	if err != nil {
-		cli.Fail(name, err)
-	}
-	if err := cli.PolicyIsWatched("default-token-policy", defPolicy, namespaces); err != nil {
 		cli.Fail(name, err)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -62,7 +54,7 @@ func main() {
 		cli.Fail(name, err)
 	}
 	cacheOpts := controllers.CacheOptions()
-	cacheOpts.DefaultNamespaces = namespaceConfigs(namespaces)
+	cacheOpts.DefaultNamespaces = cli.NamespaceCaches(namespaces)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
 		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
@@ -111,16 +103,4 @@ func addTokenService(mgr ctrl.Manager, addr string, o issuer.Options) error {
 		return fmt.Errorf("add the token service: %w", err)
 	}
 	return nil
-}
-
-// namespaceConfigs confines the manager's cache to --watch-namespaces; nil is every namespace.
-func namespaceConfigs(namespaces []string) map[string]cache.Config {
-	if len(namespaces) == 0 {
-		return nil
-	}
-	m := make(map[string]cache.Config, len(namespaces))
-	for _, ns := range namespaces {
-		m[ns] = cache.Config{}
-	}
-	return m
 }

@@ -38,15 +38,8 @@ func main() {
 	zapOpts.BindFlags(fs)
 	cli.Parse(fs, "camfleet-token-service serves logins, refreshes and the JWKS of camfleet's TokenPolicies.", os.Args[1:])
 
-	defPolicy, err := cli.ParsePolicy("default-token-policy", *defaultPolicy)
+	defPolicy, namespaces, err := cli.Scope(*defaultPolicy, *watchNamespaces)
 	if err != nil {
-		cli.Fail(name, err)
-	}
-	namespaces, err := cli.ParseNamespaces("watch-namespaces", *watchNamespaces)
-	if err != nil {
-		cli.Fail(name, err)
-	}
-	if err := cli.PolicyIsWatched("default-token-policy", defPolicy, namespaces); err != nil {
 		cli.Fail(name, err)
 	}
 	if *addr == "" {

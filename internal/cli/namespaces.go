@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 )
 
 // ParseNamespaces reads a comma-separated list of namespaces, such as --watch-namespaces;
@@ -36,4 +37,34 @@ func PolicyIsWatched(flagName string, p types.NamespacedName, namespaces []strin
 		return nil
 	}
 	return fmt.Errorf("--%s %s: namespace %q is not in --watch-namespaces", flagName, p, p.Namespace)
+}
+
+// Scope reads the flags that confine a camfleet manager, --default-token-policy and
+// --watch-namespaces, and checks that the one lies within the other.
+func Scope(defaultPolicy, watchNamespaces string) (types.NamespacedName, []string, error) {
+	p, err := ParsePolicy("default-token-policy", defaultPolicy)
+	if err != nil {
+		return types.NamespacedName{}, nil, err
+	}
+	namespaces, err := ParseNamespaces("watch-namespaces", watchNamespaces)
+	if err != nil {
+		return types.NamespacedName{}, nil, err
+	}
+	if err := PolicyIsWatched("default-token-policy", p, namespaces); err != nil {
+		return types.NamespacedName{}, nil, err
+	}
+	return p, namespaces, nil
+}
+
+// NamespaceCaches confines a manager's cache to namespaces; nil (every namespace) when there
+// are none.
+func NamespaceCaches(namespaces []string) map[string]cache.Config {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	m := make(map[string]cache.Config, len(namespaces))
+	for _, ns := range namespaces {
+		m[ns] = cache.Config{}
+	}
+	return m
 }

@@ -44,3 +44,33 @@ func TestPolicyIsWatched(t *testing.T) {
 		}
 	}
 }
+
+func TestScope(t *testing.T) {
+	for _, tc := range []struct {
+		policy, namespaces string
+		want               types.NamespacedName
+		wantNS             []string
+		bad                bool
+	}{
+		{"", "", types.NamespacedName{}, nil, false},
+		{"cams/home", "cams,garden", types.NamespacedName{Namespace: "cams", Name: "home"}, []string{"cams", "garden"}, false},
+		{"cams/home", "garden", types.NamespacedName{}, nil, true}, // the default outside the watched namespaces
+		{"home", "", types.NamespacedName{}, nil, true},            // not namespace/name
+		{"", "Cams", types.NamespacedName{}, nil, true},
+	} {
+		p, ns, err := Scope(tc.policy, tc.namespaces)
+		if (err != nil) != tc.bad || p != tc.want || !slices.Equal(ns, tc.wantNS) {
+			t.Errorf("Scope(%q, %q) = %v, %q, %v; want %v, %q, error %v", tc.policy, tc.namespaces, p, ns, err, tc.want, tc.wantNS, tc.bad)
+		}
+	}
+}
+
+func TestNamespaceCaches(t *testing.T) {
+	if m := NamespaceCaches(nil); m != nil {
+		t.Errorf("no namespaces: %v, want nil (every namespace)", m)
+	}
+	m := NamespaceCaches([]string{"cams", "garden"})
+	if _, ok := m["cams"]; !ok || len(m) != 2 {
+		t.Errorf("two namespaces: %v", m)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/cli"
 )
 
 // Service serves a token service Server on an address as a manager.Runnable. It runs on every
@@ -72,7 +73,7 @@ func NewPasswordCache(cfg *rest.Config, scheme *runtime.Scheme, namespaces []str
 	marked := labels.SelectorFromSet(labels.Set{camv1.LabelPassword: camv1.LabelPasswordValue})
 	c, err := cache.New(cfg, cache.Options{
 		Scheme:            scheme,
-		DefaultNamespaces: namespaceConfigs(namespaces),
+		DefaultNamespaces: cli.NamespaceCaches(namespaces),
 		ByObject:          map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: marked}},
 		// Anything but Secrets would start a cluster-wide informer on first read; refuse.
 		ReaderFailOnMissingInformer: true,

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/cli"
 	"github.com/camfleet/camfleet/internal/publication"
 )
 
@@ -79,23 +80,11 @@ func CacheOptions(namespaces []string) cache.Options {
 	forPolicy, _ := labels.NewRequirement(publication.LabelPolicy, selection.Exists, nil) // cannot fail: a valid key, no values
 	signingKeys := labels.SelectorFromSet(labels.Set{publication.LabelManagedBy: publication.ManagedBy}).Add(*forPolicy)
 	return cache.Options{
-		DefaultNamespaces: namespaceConfigs(namespaces),
+		DefaultNamespaces: cli.NamespaceCaches(namespaces),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: signingKeys},
 		},
 		ReaderFailOnMissingInformer: true,
 		DefaultTransform:            cache.TransformStripManagedFields(),
 	}
-}
-
-// namespaceConfigs confines a cache to namespaces; nil (every namespace) when there are none.
-func namespaceConfigs(namespaces []string) map[string]cache.Config {
-	if len(namespaces) == 0 {
-		return nil
-	}
-	m := make(map[string]cache.Config, len(namespaces))
-	for _, ns := range namespaces {
-		m[ns] = cache.Config{}
-	}
-	return m
 }
