@@ -19,7 +19,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/publication"
-	"github.com/camfleet/camfleet/internal/testenv"
+	"github.com/camfleet/camfleet/internal/testkit"
 	"github.com/camfleet/camfleet/internal/token"
 	"github.com/camfleet/camfleet/internal/trust"
 )
@@ -30,7 +30,7 @@ type tokenHarness struct {
 	*harness
 	at *AccessTokenReconciler
 
-	logs testenv.LogBuffer
+	logs testkit.LogBuffer
 	mu   sync.Mutex
 	// minted is every token text seen in a Secret, to prove none leaks anywhere.
 	minted []string
@@ -635,7 +635,7 @@ func TestAccessTokenManager(t *testing.T) {
 		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(at), got)
 		return got.Status
 	}
-	testenv.Eventually(t, 10*time.Second, "the AccessToken to wait for its policy", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "the AccessToken to wait for its policy", func() (bool, string) {
 		c := meta.FindStatusCondition(status().Conditions, camv1.ConditionReady)
 		return c != nil && c.Reason == camv1.ReasonDependencyNotReady, mustJSON(t, status())
 	})
@@ -646,7 +646,7 @@ func TestAccessTokenManager(t *testing.T) {
 	}
 	issued := func(what string, cond func(camv1.AccessTokenStatus) bool) {
 		t.Helper()
-		testenv.Eventually(t, 15*time.Second, what, func() (bool, string) {
+		testkit.Eventually(t, 15*time.Second, what, func() (bool, string) {
 			st := status()
 			c := meta.FindStatusCondition(st.Conditions, camv1.ConditionReady)
 			var s corev1.Secret
@@ -684,7 +684,7 @@ func TestAccessTokenManager(t *testing.T) {
 	if err := env.Client.Create(ctx, taken); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 15*time.Second, "the AccessToken writing to a foreign Secret to stall", func() (bool, string) {
+	testkit.Eventually(t, 15*time.Second, "the AccessToken writing to a foreign Secret to stall", func() (bool, string) {
 		got := &camv1.AccessToken{}
 		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(taken), got)
 		c := meta.FindStatusCondition(got.Status.Conditions, camv1.ConditionStalled)
@@ -731,7 +731,7 @@ func TestAccessTokenNoticesItsSecretAtOnce(t *testing.T) {
 	// issued awaits a Ready AccessToken whose Secret holds a token other than old.
 	issued := func(t *testing.T, name, old string) *camv1.AccessToken {
 		t.Helper()
-		testenv.Eventually(t, 15*time.Second, "AccessToken "+name+" issued", func() (bool, string) {
+		testkit.Eventually(t, 15*time.Second, "AccessToken "+name+" issued", func() (bool, string) {
 			at := get(t, name)
 			s, err := secret(name)
 			ok := meta.IsStatusConditionTrue(at.Status.Conditions, camv1.ConditionReady) && err == nil &&
@@ -742,7 +742,7 @@ func TestAccessTokenNoticesItsSecretAtOnce(t *testing.T) {
 	}
 	stalled := func(t *testing.T, name string) {
 		t.Helper()
-		testenv.Eventually(t, 15*time.Second, "AccessToken "+name+" to stall on its taken-over Secret", func() (bool, string) {
+		testkit.Eventually(t, 15*time.Second, "AccessToken "+name+" to stall on its taken-over Secret", func() (bool, string) {
 			at := get(t, name)
 			c := meta.FindStatusCondition(at.Status.Conditions, camv1.ConditionStalled)
 			return c != nil && c.Reason == camv1.ReasonInvalidSpec && strings.HasPrefix(c.Message, "spec.secretName: Secret "+name+"-token exists and is not owned"), mustJSON(t, at.Status)

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -58,6 +59,12 @@ type TokenPolicyReconciler struct {
 // those ConfigMaps are not ours, so no watch tells us they changed.
 const externalRecheck = 5 * time.Minute
 
+// foreignStoreRecheck is how often a policy whose session-store name is taken by someone
+// else's ConfigMap looks again: that ConfigMap is outside the label-filtered cache, so no watch
+// tells us it is gone, and every login fails until the condition saying so clears. Only such
+// policies are rechecked, so a short interval costs little.
+const foreignStoreRecheck = 15 * time.Second
+
 // policyRun is one reconcile of one policy: what was read, decided and written, so the phases
 // stay small and the status is computed once at the end.
 type policyRun struct {
@@ -73,7 +80,11 @@ type policyRun struct {
 	waiting   keys.Decision
 	// external is each trusted external issuer as verifiers see it, keys resolved.
 	external []camv1.ExternalIssuerStatus
-	now      time.Time
+	// storeChecked is true once the session store was read, and store is then its
+	// SessionStoreAvailable condition (nil when all is well).
+	storeChecked bool
+	store        *metav1.Condition
+	now          time.Time
 }
 
 // Reconcile moves one TokenPolicy's keys toward its spec and schedules the next deadline.
@@ -93,6 +104,7 @@ func (r *TokenPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	for _, phase := range []func(context.Context, *policyRun) error{
 		r.resolveParams, r.loadKeys, r.countAgents, r.evolveKeys, r.storeKeys, r.publishKeys, r.recordPublication, r.resolveExternal,
+		r.checkSessionStore,
 	} {
 		if err := phase(ctx, run); err != nil {
 			return ctrl.Result{}, terminal(r.Recorder, policy, err)
@@ -101,10 +113,20 @@ func (r *TokenPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if next := keys.NextDeadline(run.set, run.params, run.agents, run.now); !next.IsZero() {
 		res.RequeueAfter = max(next.Sub(run.now), time.Second)
 	}
-	if hasConfigMapIssuer(policy) && (res.RequeueAfter == 0 || res.RequeueAfter > externalRecheck) {
-		res.RequeueAfter = externalRecheck
+	if hasConfigMapIssuer(policy) {
+		recheckWithin(&res, externalRecheck)
+	}
+	if run.store != nil {
+		recheckWithin(&res, foreignStoreRecheck)
 	}
 	return res, nil
+}
+
+// recheckWithin wakes the reconciler after d at the latest, for what no watch reports.
+func recheckWithin(res *ctrl.Result, d time.Duration) {
+	if res.RequeueAfter == 0 || res.RequeueAfter > d {
+		res.RequeueAfter = d
+	}
 }
 
 // resolveParams turns the spec into lifecycle parameters, refusing what cannot be acted on.
@@ -208,6 +230,24 @@ func (r *TokenPolicyReconciler) evolveKeys(_ context.Context, run *policyRun) er
 	}
 	for _, k := range set.Prune(p, run.now) {
 		r.event(run.policy, corev1.EventTypeNormal, "KeyRemoved", "Rotate", "key %s left the JWKS: every token it signed has expired", k.ID)
+	}
+	return nil
+}
+
+// checkSessionStore reads the ConfigMap the token service keeps the policy's refresh sessions
+// in. One the policy does not own blocks every login and refresh, but nothing the controller
+// does, so it is reported (a condition and, when it appears, a Warning Event) and never
+// stalls the policy. It runs last: a failed read must not hold up the keys. It reads through
+// to the API server, since someone else's ConfigMap is not in the label-filtered cache.
+func (r *TokenPolicyReconciler) checkSessionStore(ctx context.Context, run *policyRun) error {
+	key := client.ObjectKey{Namespace: run.policy.Namespace, Name: publication.SessionsName(run.policy.Name)}
+	cm, err := readThrough(ctx, r.Client, r.APIReader, key, &corev1.ConfigMap{})
+	if err != nil {
+		return fmt.Errorf("read session store of %s: %w", client.ObjectKeyFromObject(run.policy), err)
+	}
+	run.storeChecked, run.store = true, sessionStoreCondition(run.policy, cm)
+	if c := run.store; c != nil && !meta.IsStatusConditionFalse(run.policy.Status.Conditions, c.Type) {
+		r.event(run.policy, corev1.EventTypeWarning, c.Reason, "CheckSessionStore", "%s", c.Message)
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
-	"github.com/camfleet/camfleet/internal/testenv"
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 // startManager runs the controller exactly as the binary wires it (Setup, restricted caches,
@@ -115,7 +115,7 @@ func TestFleetWideRotation(t *testing.T) {
 	}
 	waitAll := func(what string, ok func(p *camv1.TokenPolicy) bool) {
 		t.Helper()
-		testenv.Eventually(t, 90*time.Second, what, func() (bool, string) {
+		testkit.Eventually(t, 90*time.Second, what, func() (bool, string) {
 			for _, p := range policies() {
 				if !ok(&p) {
 					return false, p.Name + ": " + mustJSON(t, p.Status)
@@ -160,7 +160,7 @@ func TestFleetWideRotation(t *testing.T) {
 		}
 	}
 	// Events reach the API server, naming the reason.
-	testenv.Eventually(t, 30*time.Second, "EmergencyRotation Events", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "EmergencyRotation Events", func() (bool, string) {
 		var evs eventsv1.EventList
 		if err := env.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
 			return false, err.Error()
@@ -194,7 +194,7 @@ func TestSecretCacheHoldsOnlyOwnSecrets(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 30*time.Second, "the policy's own Secret in the cache", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "the policy's own Secret in the cache", func() (bool, string) {
 		err := mgr.GetCache().Get(ctx, client.ObjectKey{Namespace: ns, Name: "cached-signing-keys"}, &corev1.Secret{})
 		return err == nil, fmt.Sprint(err)
 	})
@@ -237,7 +237,7 @@ func TestPolicyFindsItsCamerasThroughTheIndex(t *testing.T) {
 		}
 		return p
 	}
-	testenv.Eventually(t, 30*time.Second, "both policies Ready", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "both policies Ready", func() (bool, string) {
 		for _, n := range []string{"home", "barn"} {
 			if !meta.IsStatusConditionTrue(policy(n).Status.Conditions, camv1.ConditionReady) {
 				return false, n + ": " + mustJSON(t, policy(n).Status)
@@ -281,7 +281,7 @@ func TestPolicyFindsItsCamerasThroughTheIndex(t *testing.T) {
 	}
 	agents := func(what string, want map[string]string) {
 		t.Helper()
-		testenv.Eventually(t, 15*time.Second, what, func() (bool, string) {
+		testkit.Eventually(t, 15*time.Second, what, func() (bool, string) {
 			for n, w := range want {
 				if got := policy(n).Status.Agents; got != w {
 					return false, fmt.Sprintf("%s counts agents %s, want %s", n, got, w)
@@ -335,7 +335,7 @@ func TestForeignSecretBehindTheCacheStallsThePolicy(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 15*time.Second, "the policy to stall", func() (bool, string) {
+	testkit.Eventually(t, 15*time.Second, "the policy to stall", func() (bool, string) {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(p), p); err != nil {
 			return false, err.Error()
 		}
@@ -346,4 +346,80 @@ func TestForeignSecretBehindTheCacheStallsThePolicy(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(foreign), &s); err != nil || s.ResourceVersion != foreign.ResourceVersion {
 		t.Fatalf("the foreign Secret was written: %v", err)
 	}
+}
+
+// TestForeignSessionStoreIsReportedWithoutStalling: a ConfigMap under the policy's
+// session-store name without camfleet's labels, which the manager's cache never holds, is found
+// on the API server and reported (SessionStoreAvailable False, naming it, and a Warning Event),
+// while the keys go on rotating: only logins are blocked. Once it is deleted, which no watch
+// reports, the condition goes away by itself.
+func TestForeignSessionStoreIsReportedWithoutStalling(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	startManager(t, ns, Options{})
+	foreign := &corev1.ConfigMap{Data: map[string]string{"mine": "keep me"}}
+	foreign.Name, foreign.Namespace = "home-sessions", ns
+	if err := env.Client.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	p := &camv1.TokenPolicy{}
+	p.Name, p.Namespace = "home", ns
+	if err := env.Client.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	const message = "ConfigMap home-sessions is not this TokenPolicy's refresh-session store (no owner reference to the policy, " +
+		"or not labelled as camfleet's), so every login and refresh fails; delete or rename it"
+	get := func() *camv1.TokenPolicy {
+		t.Helper()
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(p), p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	reported := func(p *camv1.TokenPolicy) bool {
+		c := meta.FindStatusCondition(p.Status.Conditions, camv1.ConditionSessionStoreAvailable)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == camv1.ReasonForeignConfigMap && c.Message == message
+	}
+	testkit.Eventually(t, 30*time.Second, "the foreign session store reported on a Ready policy", func() (bool, string) {
+		p := get()
+		return reported(p) && meta.IsStatusConditionTrue(p.Status.Conditions, camv1.ConditionReady), mustJSON(t, p.Status)
+	})
+	testkit.Eventually(t, 30*time.Second, "a Warning Event naming the ConfigMap", func() (bool, string) {
+		var evs eventsv1.EventList
+		if err := env.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, e := range evs.Items {
+			if e.Type == corev1.EventTypeWarning && e.Reason == camv1.ReasonForeignConfigMap && e.Note == message && e.Regarding.Name == "home" {
+				return true, ""
+			}
+			seen = append(seen, e.Type+" "+e.Reason+" "+e.Note)
+		}
+		return false, strings.Join(seen, "\n")
+	})
+
+	// Rotation goes on regardless.
+	first := get().Status.ActiveKeyID
+	p.Annotations = map[string]string{camv1.AnnotationRotate: "incident-1"}
+	if err := env.Client.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, "an emergency rotation beside the foreign store", func() (bool, string) {
+		p := get()
+		return p.Status.LastRotateRequest == "incident-1" && p.Status.ActiveKeyID != first && reported(p) &&
+			meta.FindStatusCondition(p.Status.Conditions, camv1.ConditionStalled) == nil, mustJSON(t, p.Status)
+	})
+	var cm corev1.ConfigMap
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(foreign), &cm); err != nil || cm.ResourceVersion != foreign.ResourceVersion {
+		t.Fatalf("the foreign ConfigMap was written: %v", err)
+	}
+
+	if err := env.Client.Delete(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 2*foreignStoreRecheck+15*time.Second, "the condition to go once the ConfigMap is deleted", func() (bool, string) {
+		p := get()
+		return meta.FindStatusCondition(p.Status.Conditions, camv1.ConditionSessionStoreAvailable) == nil && meta.IsStatusConditionTrue(p.Status.Conditions, camv1.ConditionReady), mustJSON(t, p.Status)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
@@ -35,8 +36,17 @@ func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.Tok
 			p.Status.Verification = v
 		}
 	}
-	applyConditions(&p.Status.Conditions, policyConditions(p, run, reconcileErr), p.Generation, run.now,
-		camv1.ConditionReconciling, camv1.ConditionStalled, camv1.ConditionAgentsInSync)
+	conds := policyConditions(p, run, reconcileErr)
+	optional := []string{camv1.ConditionReconciling, camv1.ConditionStalled, camv1.ConditionAgentsInSync}
+	// A reconcile that stopped before the session store was read leaves its condition as the
+	// last read found it.
+	if run.storeChecked {
+		optional = append(optional, camv1.ConditionSessionStoreAvailable)
+		if run.store != nil {
+			conds = append(conds, *run.store)
+		}
+	}
+	applyConditions(&p.Status.Conditions, conds, p.Generation, run.now, optional...)
 	if reconcileErr == nil {
 		p.Status.ObservedGeneration = p.Generation
 		if a := run.set.Active(); a != nil {
@@ -120,4 +130,19 @@ func policyConditions(p *camv1.TokenPolicy, run *policyRun, err error) []metav1.
 		out = append(out, cond(camv1.ConditionAgentsInSync, metav1.ConditionFalse, keys.ReasonAgentsLagging, msg))
 	}
 	return out
+}
+
+// sessionStoreCondition is SessionStoreAvailable for a policy whose <policy>-sessions
+// ConfigMap is cm (nil when there is none, the usual case until the first login): False when
+// that ConfigMap is not the store the token service made for the policy, which then answers
+// every login and refresh with an error; nil, the condition absent, when all is well.
+func sessionStoreCondition(p *camv1.TokenPolicy, cm *corev1.ConfigMap) *metav1.Condition {
+	if cm == nil || publication.OwnsSessions(p, cm) {
+		return nil
+	}
+	return &metav1.Condition{
+		Type: camv1.ConditionSessionStoreAvailable, Status: metav1.ConditionFalse, Reason: camv1.ReasonForeignConfigMap,
+		Message: fmt.Sprintf("ConfigMap %s is not this TokenPolicy's refresh-session store (no owner reference to the policy, "+
+			"or not labelled as camfleet's), so every login and refresh fails; delete or rename it", cm.Name),
+	}
 }

@@ -9,13 +9,17 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/yaml"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/publication"
 )
 
 func camera(node string, suspend bool, kids ...string) *camv1.Camera {
@@ -81,6 +85,49 @@ func TestPolicyConditions(t *testing.T) {
 				if c == nil || string(c.Status)+"/"+c.Reason != sr || c.Message == "" {
 					t.Errorf("%s = %+v, want %s with a message", typ, c, sr)
 				}
+			}
+		})
+	}
+}
+
+// TestSessionStoreCondition: a <policy>-sessions ConfigMap the policy does not own turns
+// SessionStoreAvailable False with a message naming it and what to do; none, or the store the
+// token service made, leaves the condition absent.
+func TestSessionStoreCondition(t *testing.T) {
+	p := &camv1.TokenPolicy{}
+	p.Name, p.UID = "home", "uid-home"
+	store := func(labels map[string]string, owner types.UID) *corev1.ConfigMap {
+		cm := &corev1.ConfigMap{}
+		cm.Name, cm.Labels = "home-sessions", labels
+		if owner != "" {
+			cm.OwnerReferences = []metav1.OwnerReference{{APIVersion: camv1.GroupVersion.String(), Kind: "TokenPolicy", Name: "home", UID: owner}}
+		}
+		return cm
+	}
+	const foreign = "ConfigMap home-sessions is not this TokenPolicy's refresh-session store (no owner reference to the policy, " +
+		"or not labelled as camfleet's), so every login and refresh fails; delete or rename it"
+	for _, tc := range []struct {
+		name string
+		cm   *corev1.ConfigMap
+		want string // the message of a False condition; "" for none
+	}{
+		{"no store yet", nil, ""},
+		{"the token service's store", store(publication.OwnedLabels("home"), "uid-home"), ""},
+		{"someone's ConfigMap", store(nil, ""), foreign},
+		{"camfleet's labels, no owner", store(publication.OwnedLabels("home"), ""), foreign},
+		{"owned, labels missing", store(nil, "uid-home"), foreign},
+		{"labelled for another policy", store(publication.OwnedLabels("barn"), "uid-home"), foreign},
+		{"left by an earlier policy of the same name", store(publication.OwnedLabels("home"), "uid-old"), foreign},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := sessionStoreCondition(p, tc.cm)
+			switch {
+			case tc.want == "" && got != nil:
+				t.Fatalf("condition %+v, want none", got)
+			case tc.want == "":
+			case got == nil || got.Type != camv1.ConditionSessionStoreAvailable || got.Status != metav1.ConditionFalse ||
+				got.Reason != camv1.ReasonForeignConfigMap || got.Message != tc.want:
+				t.Fatalf("condition %+v, want False/%s %q", got, camv1.ReasonForeignConfigMap, tc.want)
 			}
 		})
 	}

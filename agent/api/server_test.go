@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"github.com/camfleet/camfleet/agent/capture"
 	"github.com/camfleet/camfleet/agent/keyring"
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/testkit"
 	"github.com/camfleet/camfleet/internal/token"
 )
 
@@ -147,9 +149,10 @@ func (f *fixture) frame(cam string) {
 	_ = jpeg.Encode(&buf, img, nil)
 	before := f.cams.all[key].Stats().Frames
 	f.cams.feed[key] <- capture.Frame{Data: buf.Bytes(), Format: capture.FormatMJPEG, Width: 64, Height: 48, Captured: f.clock.Now()}
-	for f.cams.all[key].Stats().Frames == before {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(f.t, 10*time.Second, "camera "+cam+" to take the frame", func() (bool, string) {
+		n := f.cams.all[key].Stats().Frames
+		return n != before, fmt.Sprintf("%d frames, as many as before it was sent", n)
+	})
 }
 
 type tokenOpt func(*token.Claims)

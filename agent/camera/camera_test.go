@@ -3,6 +3,7 @@ package camera
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +17,11 @@ import (
 	"github.com/camfleet/camfleet/agent/capture"
 	"github.com/camfleet/camfleet/agent/motion"
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/testkit"
 )
+
+// settle bounds every wait on a camera's goroutines.
+const settle = 10 * time.Second
 
 func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
 
@@ -153,7 +158,10 @@ func TestSettingsApplyLiveAndSourceRestarts(t *testing.T) {
 	defer cancel()
 	c.Start(ctx)
 	defer c.Stop()
-	waitFor(t, func() bool { return runs.Load() == 1 })
+	testkit.Eventually(t, settle, "the source to be opened", func() (bool, string) {
+		n := runs.Load()
+		return n == 1, fmt.Sprintf("%d runs, want 1", n)
+	})
 
 	live := spec.DeepCopy()
 	live.Motion.Threshold, live.Stream.MaxClients, live.Stream.MaxFPS = 40, 2, 5
@@ -171,23 +179,20 @@ func TestSettingsApplyLiveAndSourceRestarts(t *testing.T) {
 	gone := live.DeepCopy()
 	gone.Source.V4L2.Device = "/dev/gone"
 	c.Apply(ctx, *gone)
-	waitFor(t, func() bool { return c.Stats().Capturing.Reason == string(capture.ReasonDeviceNotFound) })
+	testkit.Eventually(t, settle, "the failing source to be reported", func() (bool, string) {
+		st := c.Stats().Capturing
+		return st.Reason == string(capture.ReasonDeviceNotFound), fmt.Sprintf("capturing %+v", st)
+	})
 	before := runs.Load()
-	waitFor(t, func() bool { return clk.HasWaiters() })
+	testkit.Eventually(t, settle, "the camera to wait out its backoff on the clock", func() (bool, string) {
+		return clk.HasWaiters(), "nothing waits on the fake clock"
+	})
 	clk.Step(time.Second)
-	waitFor(t, func() bool { return runs.Load() > before })
+	testkit.Eventually(t, settle, "the failing source to be retried after the backoff", func() (bool, string) {
+		n := runs.Load()
+		return n > before, fmt.Sprintf("%d runs, as many as before the backoff", n)
+	})
 	if st := c.Stats(); st.Capturing.OK {
 		t.Errorf("a failing source reported capturing: %+v", st.Capturing)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

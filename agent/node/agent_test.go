@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,6 +34,7 @@ import (
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/controllers"
 	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/testkit"
 	"github.com/camfleet/camfleet/internal/token"
 )
 
@@ -123,16 +125,8 @@ func startAgent(t *testing.T, ns, node string) nodeAgent {
 	return nodeAgent{agent: a, url: url}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// settle bounds every wait on the controller and the agents.
+const settle = 20 * time.Second
 
 func testCamera(ns, name, node string) *camv1.Camera {
 	c := &camv1.Camera{Spec: camv1.CameraSpec{NodeName: node, TokenPolicyRef: &camv1.PolicyReference{Name: "home"},
@@ -177,6 +171,14 @@ func snapshotStatus(t *testing.T, a nodeAgent, ns, cam, tok string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// answers is whether a snapshot request with tok gets want, and what it got: a condition
+// for testkit.Eventually.
+func answers(t *testing.T, a nodeAgent, ns, cam, tok string, want int) (bool, string) {
+	t.Helper()
+	got := snapshotStatus(t, a, ns, cam, tok)
+	return got == want, fmt.Sprintf("snapshot answered %d, want %d", got, want)
 }
 
 func annotate(t *testing.T, ns string, kv ...string) {
@@ -224,13 +226,14 @@ func TestTwoAgentsEnforceRotationAndRevocation(t *testing.T) {
 	}
 	agents := map[string]nodeAgent{"pi-a": startAgent(t, ns, "pi-a"), "pi-b": startAgent(t, ns, "pi-b")}
 
-	eventually(t, "a key to sign", func() bool { return activeKey(t, ns) != "" })
+	testkit.Eventually(t, settle, "a key to sign", func() (bool, string) { return activeKey(t, ns) != "", "no active key in the policy's status" })
 	first := activeKey(t, ns)
 	for node, cam := range map[string]string{"pi-a": "cam-a", "pi-b": "cam-b"} {
-		eventually(t, cam+" Ready with the policy's key", func() bool {
+		testkit.Eventually(t, settle, cam+" Ready with the policy's key", func() (bool, string) {
 			c := &camv1.Camera{}
 			_ = env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: cam}, c)
-			return meta.IsStatusConditionTrue(c.Status.Conditions, camv1.ConditionReady) && slices.Contains(c.Status.LoadedKeyIDs, first) && c.Status.EnforcedKeyID == first
+			return meta.IsStatusConditionTrue(c.Status.Conditions, camv1.ConditionReady) && slices.Contains(c.Status.LoadedKeyIDs, first) && c.Status.EnforcedKeyID == first,
+				fmt.Sprintf("key %s, status %+v", first, c.Status)
 		})
 		c := &camv1.Camera{}
 		_ = env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: cam}, c)
@@ -249,15 +252,15 @@ func TestTwoAgentsEnforceRotationAndRevocation(t *testing.T) {
 
 	t1 := sign(t, ns, signingKey(t, ns))
 	for node, cam := range map[string]string{"pi-a": "cam-a", "pi-b": "cam-b"} {
-		eventually(t, node+" serves a snapshot", func() bool { return snapshotStatus(t, agents[node], ns, cam, t1) == http.StatusOK })
+		testkit.Eventually(t, settle, node+" serves a snapshot", func() (bool, string) { return answers(t, agents[node], ns, cam, t1, http.StatusOK) })
 	}
 
 	// A scheduled-style rotation: the new key signs at once, old tokens stay valid.
 	annotate(t, ns, camv1.AnnotationRotate, "r1")
-	eventually(t, "the rotation", func() bool { return activeKey(t, ns) != first })
+	testkit.Eventually(t, settle, "the rotation", func() (bool, string) { return activeKey(t, ns) != first, "the active key is still " + first })
 	t2 := sign(t, ns, signingKey(t, ns))
 	for node, cam := range map[string]string{"pi-a": "cam-a", "pi-b": "cam-b"} {
-		eventually(t, node+" accepts the new key", func() bool { return snapshotStatus(t, agents[node], ns, cam, t2) == http.StatusOK })
+		testkit.Eventually(t, settle, node+" accepts the new key", func() (bool, string) { return answers(t, agents[node], ns, cam, t2, http.StatusOK) })
 		if s := snapshotStatus(t, agents[node], ns, cam, t1); s != http.StatusOK {
 			t.Errorf("%s refused a token of the retiring key: %d", node, s)
 		}
@@ -266,11 +269,12 @@ func TestTwoAgentsEnforceRotationAndRevocation(t *testing.T) {
 	// Emergency rotation with revoke: every earlier token fails on both nodes within seconds.
 	second := activeKey(t, ns)
 	annotate(t, ns, camv1.AnnotationRotate, "r2", camv1.AnnotationRotateRevoke, "true")
-	eventually(t, "the emergency rotation", func() bool { return activeKey(t, ns) != second })
+	testkit.Eventually(t, settle, "the emergency rotation", func() (bool, string) { return activeKey(t, ns) != second, "the active key is still " + second })
 	revokedAt := time.Now()
 	for node, cam := range map[string]string{"pi-a": "cam-a", "pi-b": "cam-b"} {
-		eventually(t, node+" refuses revoked keys", func() bool {
-			return snapshotStatus(t, agents[node], ns, cam, t1) == http.StatusUnauthorized && snapshotStatus(t, agents[node], ns, cam, t2) == http.StatusUnauthorized
+		testkit.Eventually(t, settle, node+" refuses revoked keys", func() (bool, string) {
+			s1, s2 := snapshotStatus(t, agents[node], ns, cam, t1), snapshotStatus(t, agents[node], ns, cam, t2)
+			return s1 == http.StatusUnauthorized && s2 == http.StatusUnauthorized, fmt.Sprintf("a token of the first key answered %d, of the second %d", s1, s2)
 		})
 	}
 	t.Logf("both agents refused the revoked keys %s after the rotation", time.Since(revokedAt).Round(time.Millisecond))
@@ -343,21 +347,21 @@ func TestMotionReachesTheCamera(t *testing.T) {
 	}
 	a := startAgent(t, ns, "pi-m")
 	key := types.NamespacedName{Namespace: ns, Name: "yard"}
-	eventually(t, "a MotionDetected Event on the Camera", func() bool {
+	testkit.Eventually(t, settle, "a MotionDetected Event on the Camera", func() (bool, string) {
 		var evs eventsv1.EventList
 		_ = env.Client.List(ctx, &evs, client.InNamespace(ns))
 		for _, e := range evs.Items {
 			if e.Reason == "MotionDetected" && e.Regarding.Name == "yard" && e.Regarding.Kind == "Camera" {
-				return true
+				return true, ""
 			}
 		}
-		return false
+		return false, fmt.Sprintf("none among %d Events", len(evs.Items))
 	})
-	eventually(t, "motion in the Camera's status", func() bool {
+	testkit.Eventually(t, settle, "motion in the Camera's status", func() (bool, string) {
 		cam := &camv1.Camera{}
 		_ = env.Client.Get(ctx, key, cam)
 		return cam.Status.MotionEvents >= 1 && cam.Status.LastMotionTime != nil &&
-			meta.IsStatusConditionTrue(cam.Status.Conditions, ConditionMotionDetection)
+			meta.IsStatusConditionTrue(cam.Status.Conditions, ConditionMotionDetection), fmt.Sprintf("status %+v", cam.Status)
 	})
 
 	suspend := func(v bool) {
@@ -372,16 +376,19 @@ func TestMotionReachesTheCamera(t *testing.T) {
 		}
 	}
 	suspend(true)
-	eventually(t, "the suspended camera to stop", func() bool {
+	testkit.Eventually(t, settle, "the suspended camera to stop", func() (bool, string) {
 		cam := &camv1.Camera{}
 		_ = env.Client.Get(ctx, key, cam)
 		r := meta.FindStatusCondition(cam.Status.Conditions, camv1.ConditionReady)
-		return len(a.agent.List()) == 0 && r != nil && r.Reason == camv1.ReasonSuspended
+		n := len(a.agent.List())
+		return n == 0 && r != nil && r.Reason == camv1.ReasonSuspended, fmt.Sprintf("the agent serves %d cameras, Ready is %+v", n, r)
 	})
 	suspend(false)
-	eventually(t, "the resumed camera to serve again", func() bool {
+	testkit.Eventually(t, settle, "the resumed camera to serve again", func() (bool, string) {
 		cam := &camv1.Camera{}
 		_ = env.Client.Get(ctx, key, cam)
-		return len(a.agent.List()) == 1 && meta.IsStatusConditionTrue(cam.Status.Conditions, camv1.ConditionReady)
+		n := len(a.agent.List())
+		return n == 1 && meta.IsStatusConditionTrue(cam.Status.Conditions, camv1.ConditionReady),
+			fmt.Sprintf("the agent serves %d cameras, Ready is %+v", n, meta.FindStatusCondition(cam.Status.Conditions, camv1.ConditionReady))
 	})
 }

@@ -110,16 +110,11 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
-// waitFor polls cond until it holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(hangGuard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+// sentIs is whether the hub has counted want frames sent, and how many it has: a condition
+// for testkit.Eventually.
+func sentIs(h *Hub, want uint64) (bool, string) {
+	n := h.Sent()
+	return n == want, fmt.Sprintf("Sent %d, want %d", n, want)
 }
 
 type gotPart struct {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 // TestPublisherWritesToWaitingClients: a client waiting for a frame gets it from Publish
@@ -32,10 +34,10 @@ func TestPublisherWritesToWaitingClients(t *testing.T) {
 			for i := uint64(1); i <= frames; i++ {
 				// Publish only once the client waits again, so that each frame is offered to it.
 				if i > 1 {
-					waitFor(t, "the client to wait for frame "+strconv.FormatUint(i, 10), func() bool {
+					testkit.Eventually(t, hangGuard, "the client to wait for frame "+strconv.FormatUint(i, 10), func() (bool, string) {
 						s.client.in.mu.Lock()
 						defer s.client.in.mu.Unlock()
-						return s.client.in.parked
+						return s.client.in.parked, "the client is not parked"
 					})
 				}
 				want := testFrame(i, frameSize+int(i)*100)
@@ -56,7 +58,7 @@ func TestPublisherWritesToWaitingClients(t *testing.T) {
 			if !tc.handed && whole == 0 {
 				t.Errorf("no part was written whole by Publish")
 			}
-			waitFor(t, "the hub to count every frame sent", func() bool { return h.Sent() == frames })
+			testkit.Eventually(t, hangGuard, "the hub to count every frame sent", func() (bool, string) { return sentIs(h, frames) })
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 func TestClientReceivesPublishedFramesByteIdentical(t *testing.T) {
@@ -44,7 +47,7 @@ func TestClientReceivesPublishedFramesByteIdentical(t *testing.T) {
 		}
 	}
 	// The counters move after the part is flushed, so the reader may see the frame first.
-	waitFor(t, "the hub to count every frame sent", func() bool { return h.Sent() == frames })
+	testkit.Eventually(t, hangGuard, "the hub to count every frame sent", func() (bool, string) { return sentIs(h, frames) })
 	if h.Skipped() != 0 {
 		t.Errorf("Skipped %d, want 0", h.Skipped())
 	}
@@ -139,8 +142,9 @@ func TestMaxFPSCapsRate(t *testing.T) {
 				h.Publish(testFrame(i+1, 1000), captured)
 				// Each frame is sent or skipped before the next comes, so the client is never
 				// too slow: only the cap skips frames.
-				waitFor(t, "frame "+strconv.FormatUint(i+1, 10)+" to be handled", func() bool {
-					return h.Sent()+h.Skipped() == i+1
+				testkit.Eventually(t, hangGuard, "frame "+strconv.FormatUint(i+1, 10)+" to be handled", func() (bool, string) {
+					sent, skipped := h.Sent(), h.Skipped()
+					return sent+skipped == i+1, fmt.Sprintf("Sent %d, Skipped %d", sent, skipped)
 				})
 			}
 			var got []uint64
@@ -181,7 +185,7 @@ func TestCancelEndsServeMJPEG(t *testing.T) {
 		defer resp.Body.Close()
 		s := recv(t, ts.served, "the request")
 		h.Publish(testFrame(1, frameSize), time.Time{})
-		waitFor(t, "the frame to be sent", func() bool { return h.Sent() == 1 })
+		testkit.Eventually(t, hangGuard, "the frame to be sent", func() (bool, string) { return sentIs(h, 1) })
 
 		s.cancel()
 		if err := recv(t, s.err, "ServeMJPEG to return"); err != nil {
@@ -286,7 +290,9 @@ func TestServeMJPEGRefusesMisuse(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ended := make(chan error, 1)
 	go func() { ended <- h.ServeMJPEG(ctx, &discardWriter{}, mine, 0) }()
-	waitFor(t, "the first ServeMJPEG to start", mine.serving.Load)
+	testkit.Eventually(t, hangGuard, "the first ServeMJPEG to start", func() (bool, string) {
+		return mine.serving.Load(), "the client is not being served"
+	})
 	if err := h.ServeMJPEG(ctx, &discardWriter{}, mine, 0); !errors.Is(err, errClientBusy) {
 		t.Errorf("serving a client twice at once: %v, want %v", err, errClientBusy)
 	}
@@ -334,7 +340,7 @@ func TestServingAllocatesNothingPerClient(t *testing.T) {
 	}
 	frame := testFrame(1, frameSize) // only read, so it may be published again
 	h.Publish(frame, time.Time{})
-	waitFor(t, "every client to get the first frame", func() bool { return h.Sent() == clients })
+	testkit.Eventually(t, hangGuard, "every client to get the first frame", func() (bool, string) { return sentIs(h, clients) })
 
 	allocs := testing.AllocsPerRun(50, func() {
 		want := h.Sent() + clients

@@ -53,3 +53,14 @@ const (
 // ConditionAgentsInSync is False on a TokenPolicy while agents serving its cameras have not
 // loaded its newest key; the message names them. Absent when all is well.
 const ConditionAgentsInSync = "AgentsInSync"
+
+// ConditionSessionStoreAvailable is False on a TokenPolicy while a ConfigMap named like its
+// refresh-session store, <policy>-sessions, exists that the policy does not own: the token
+// service neither reads nor writes it, so every login and refresh of the policy fails. The
+// message names the ConfigMap. Keys still rotate and tokens already issued still verify, so
+// it stalls nothing. Absent when all is well.
+const ConditionSessionStoreAvailable = "SessionStoreAvailable"
+
+// ReasonForeignConfigMap: a ConfigMap under a name the policy's store needs belongs to
+// someone else; the message says which, and to delete or rename it.
+const ReasonForeignConfigMap = "ForeignConfigMap"

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,24 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/testkit"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestNoSecretInAnyLogLine runs the real controller at debug verbosity through a whole story
 // (keys generated, a login, a failed login, a refresh and its reuse, an AccessToken minted and
@@ -70,7 +53,7 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 
 	bin := build(t)
 	tokens := freeAddr(t)
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	cmd := exec.Command(bin, "--kubeconfig", env.Kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", freeAddr(t),
 		"--token-service-bind-address", tokens, "--token-service-url", "http://"+tokens, "--default-token-policy", ns+"/home", "--zap-log-level", "debug")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -81,11 +64,15 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	}()
-	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	// Each wait, and each request, has a minute.
+	const settle = 60 * time.Second
+	waitCtx, cancel := context.WithTimeout(ctx, settle)
 	defer cancel()
 	post := func(path, body string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(waitCtx, http.MethodPost, "http://"+tokens+path, strings.NewReader(body))
+		reqCtx, cancel := context.WithTimeout(ctx, settle)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(reqCtx, http.MethodPost, "http://"+tokens+path, strings.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -99,29 +86,29 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 	get(waitCtx, t, "http://"+tokens+"/healthz")
 	// The first login waits for the policy's first key.
 	var login map[string]any
-	for login == nil || login["access_token"] == nil {
-		if waitCtx.Err() != nil {
-			t.Fatalf("no successful login; logs:\n%s", logs.String())
-		}
-		time.Sleep(200 * time.Millisecond)
+	testkit.Eventually(t, settle, "a successful login", func() (bool, string) {
 		login = post("/api/login", `{"user":"alice","pass":"`+password+`"}`)
-	}
+		if login["access_token"] != nil {
+			return true, ""
+		}
+		return false, fmt.Sprintf("the last login answered %v; logs:\n%s", login, logs.String())
+	})
 	post("/api/login", `{"user":"alice","pass":"not the password"}`)
 	refreshed := post("/api/refresh", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`)
 	post("/api/refresh", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`) // reuse
 
 	// The AccessToken is minted, then renewed: two different tokens pass through the Secret.
 	seen := map[string]bool{}
-	for len(seen) < 2 {
-		if waitCtx.Err() != nil {
-			t.Fatalf("the AccessToken was not minted and renewed; logs:\n%s", logs.String())
-		}
+	testkit.Eventually(t, settle, "the AccessToken to be minted and renewed", func() (bool, string) {
 		var s corev1.Secret
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker-token"}, &s); err == nil && len(s.Data["token"]) > 0 {
 			seen[string(s.Data["token"])] = true
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		if len(seen) >= 2 {
+			return true, ""
+		}
+		return false, fmt.Sprintf("%d tokens seen in the Secret; logs:\n%s", len(seen), logs.String())
+	})
 	var keySecret corev1.Secret
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "home-signing-keys"}, &keySecret); err != nil {
 		t.Fatal(err)

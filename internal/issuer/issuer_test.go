@@ -1,7 +1,6 @@
 package issuer_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -27,6 +25,7 @@ import (
 	"github.com/camfleet/camfleet/controllers"
 	"github.com/camfleet/camfleet/internal/issuer"
 	"github.com/camfleet/camfleet/internal/testenv"
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 var env *testenv.Env
@@ -44,28 +43,11 @@ type service struct {
 	ns    string
 	url   string
 	clock *clocktesting.FakeClock
-	logs  *syncBuffer
+	logs  *testkit.LogBuffer
 	srv   *issuer.Server
 	// handler serves s.url: s.srv's, unless a test puts another Server there before it
 	// sends its first request.
 	handler http.Handler
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newService(t *testing.T, cost int, withDefault bool) *service {
@@ -76,7 +58,7 @@ func newService(t *testing.T, cost int, withDefault bool) *service {
 func newServiceWith(t *testing.T, cost int, withDefault bool, mutate func(*camv1.TokenPolicy)) *service {
 	t.Helper()
 	ctx := context.Background()
-	s := &service{t: t, ns: env.Namespace(t), clock: clocktesting.NewFakeClock(time.Now().Truncate(time.Second)), logs: &syncBuffer{}}
+	s := &service{t: t, ns: env.Namespace(t), clock: clocktesting.NewFakeClock(time.Now().Truncate(time.Second)), logs: &testkit.LogBuffer{}}
 	users := &corev1.Secret{Data: map[string][]byte{}}
 	users.Name, users.Namespace = "users", s.ns
 	users.Labels = map[string]string{camv1.LabelPassword: "true"}
@@ -108,8 +90,7 @@ func newServiceWith(t *testing.T, cost int, withDefault bool, mutate func(*camv1
 		t.Fatal(err)
 	}
 	s.reconcile()
-	log := funcr.New(func(prefix, args string) { _, _ = s.logs.Write([]byte(prefix + " " + args + "\n")) }, funcr.Options{Verbosity: 10})
-	s.srv = &issuer.Server{Client: env.Client, APIReader: env.Client, Clock: s.clock, ServiceURL: ts.URL, Log: log, Rejections: issuer.NewRejectionsMetric()}
+	s.srv = &issuer.Server{Client: env.Client, APIReader: env.Client, Clock: s.clock, ServiceURL: ts.URL, Log: s.logs.Logger(), Rejections: issuer.NewRejectionsMetric()}
 	if withDefault {
 		s.srv.DefaultPolicy = types.NamespacedName{Namespace: s.ns, Name: "home"}
 	}

@@ -2,6 +2,7 @@ package issuer_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/internal/issuer"
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 // countingReader counts the Secret reads a login makes.
@@ -117,13 +119,10 @@ func TestPasswordSecretMustBeMarked(t *testing.T) {
 	if r := s.login("carol", carolPass); r.status != http.StatusOK {
 		t.Fatalf("login with the labelled Secret: %d %s", r.status, r.raw)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for passwords.Get(ctx, types.NamespacedName{Namespace: s.ns, Name: "db-credentials"}, &corev1.Secret{}) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the password cache never saw the labelled Secret")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the password cache to see the labelled Secret", func() (bool, string) {
+		err := passwords.Get(ctx, types.NamespacedName{Namespace: s.ns, Name: "db-credentials"}, &corev1.Secret{})
+		return err == nil, fmt.Sprint(err)
+	})
 	s.srv.Passwords = passwords
 	if r := s.login("carol", carolPass); r.status != http.StatusOK {
 		t.Fatalf("login with the labelled Secret through the password cache: %d %s", r.status, r.raw)

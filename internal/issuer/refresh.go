@@ -153,23 +153,13 @@ const (
 func (s *Server) sessions(p *policy) sessionStore { return sessionStore{s, p} }
 
 func (st sessionStore) key() types.NamespacedName {
-	return types.NamespacedName{Namespace: st.p.Namespace, Name: st.p.Name + "-sessions"}
+	return types.NamespacedName{Namespace: st.p.Namespace, Name: publication.SessionsName(st.p.Name)}
 }
 
-// owns says whether cm is the store this policy created: labelled as camfleet's for the
-// policy and owned by the policy's UID.
+// owns says whether cm is the store this policy created, by the rule the controller also
+// reports on the policy (its SessionStoreAvailable condition).
 func (st sessionStore) owns(cm *corev1.ConfigMap) bool {
-	for k, v := range publication.OwnedLabels(st.p.Name) {
-		if cm.Labels[k] != v {
-			return false
-		}
-	}
-	for _, ref := range cm.OwnerReferences {
-		if ref.UID == st.p.UID {
-			return true
-		}
-	}
-	return false
+	return publication.OwnsSessions(st.p.TokenPolicy, cm)
 }
 
 // read is the store as the API server holds it now (another replica may have just written

@@ -37,6 +37,28 @@ func SecretName(policy string) string { return policy + "-signing-keys" }
 // ConfigMapName is the ConfigMap holding the public JWKS of the named policy.
 func ConfigMapName(policy string) string { return policy + "-jwks" }
 
+// SessionsName is the ConfigMap in which the token service keeps the named policy's refresh
+// sessions.
+func SessionsName(policy string) string { return policy + "-sessions" }
+
+// OwnsSessions says whether cm is the session store that the token service created for p:
+// labelled as camfleet's for p and owned by p's UID. The token service neither reads nor
+// writes a ConfigMap under SessionsName that fails this (it may be someone's data), and the
+// controller reports one on the policy; both decide with this one rule.
+func OwnsSessions(p *camv1.TokenPolicy, cm *corev1.ConfigMap) bool {
+	for k, v := range OwnedLabels(p.Name) {
+		if cm.Labels[k] != v {
+			return false
+		}
+	}
+	for _, ref := range cm.OwnerReferences {
+		if ref.UID == p.UID {
+			return true
+		}
+	}
+	return false
+}
+
 // PolicyOfConfigMap is the policy whose JWKS ConfigMap cm is, or "" when it is none.
 func PolicyOfConfigMap(cm metaNamed) string {
 	p := cm.GetLabels()[LabelPolicy]

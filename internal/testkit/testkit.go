@@ -1,4 +1,6 @@
-package testenv
+// Package testkit holds what tests of every package share that needs no cluster: waiting for
+// state another goroutine moves, and collecting what a component logs.
+package testkit
 
 import (
 	"bytes"
@@ -11,16 +13,20 @@ import (
 	"github.com/go-logr/logr/funcr"
 )
 
-// Poll is how often Eventually asks again.
+// Poll is the longest Eventually waits between two questions. It asks again after a
+// millisecond first and doubles the wait up to Poll, so state that settles at once (a frame
+// handed to another goroutine) costs a test little and state that takes seconds (an API
+// server) is not asked about more than twenty times a second.
 const Poll = 50 * time.Millisecond
 
-// Eventually asks cond every Poll until it holds, and fails the test when timeout passes
-// first, with what was awaited and cond's last word on why not. It is for state another
-// goroutine or process moves (a manager, an agent, the API server); a test that drives the
-// code itself awaits nothing.
+// Eventually asks cond until it holds, and fails the test when timeout passes first, with what
+// was awaited and cond's last word on why not. It is for state another goroutine or process
+// moves (a manager, an agent, the API server); a test that drives the code itself awaits
+// nothing.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (ok bool, why string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	wait := time.Millisecond
 	for {
 		ok, why := cond()
 		if ok {
@@ -30,7 +36,8 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (o
 			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, why)
 			return
 		}
-		time.Sleep(Poll)
+		time.Sleep(wait)
+		wait = min(2*wait, Poll)
 	}
 }
 
