@@ -714,4 +714,20 @@ func TestExternalKeyReusingOurKid(t *testing.T) {
 	if !meta.IsStatusConditionTrue(st.policy.Status.Conditions, camv1.ConditionReady) {
 		t.Errorf("the policy is not Ready: %s", mustJSON(t, st.policy.Status.Conditions))
 	}
+	c := meta.FindStatusCondition(st.policy.Status.Conditions, camv1.ConditionExternalIssuersTrusted)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != camv1.ReasonExternalIssuerLeftOut || !strings.Contains(c.Message, "https://copycat.example: key") {
+		t.Errorf("ExternalIssuersTrusted %+v, want False naming the issuer left out", c)
+	}
+
+	// Without the clashing issuer, the condition goes away.
+	p = st.policy.DeepCopy()
+	p.Spec.ExternalIssuers = nil
+	if err := env.Client.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	h.settle("clash")
+	st = h.checkInvariants("clash")
+	if c := meta.FindStatusCondition(st.policy.Status.Conditions, camv1.ConditionExternalIssuersTrusted); c != nil {
+		t.Errorf("ExternalIssuersTrusted %+v after the issuer was removed, want none", c)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -198,6 +199,9 @@ func (r *TokenPolicyReconciler) resolveExternal(ctx context.Context, run *policy
 			st.JWKS = string(jwks)
 		}
 		run.external = append(run.external, st)
+	}
+	if c := externalIssuersCondition(run.external); c != nil && !meta.IsStatusConditionFalse(run.policy.Status.Conditions, c.Type) {
+		r.event(run.policy, corev1.EventTypeWarning, c.Reason, "ResolveExternalIssuers", "%s", c.Message)
 	}
 	return nil
 }

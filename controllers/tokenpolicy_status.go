@@ -46,6 +46,13 @@ func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.Tok
 			conds = append(conds, *run.store)
 		}
 	}
+	// Likewise for the external issuers, resolved on every reconcile that got that far.
+	if run.external != nil {
+		optional = append(optional, camv1.ConditionExternalIssuersTrusted)
+		if c := externalIssuersCondition(run.external); c != nil {
+			conds = append(conds, *c)
+		}
+	}
 	applyConditions(&p.Status.Conditions, conds, p.Generation, run.now, optional...)
 	if reconcileErr == nil {
 		p.Status.ObservedGeneration = p.Generation
@@ -144,5 +151,24 @@ func sessionStoreCondition(p *camv1.TokenPolicy, cm *corev1.ConfigMap) *metav1.C
 		Type: camv1.ConditionSessionStoreAvailable, Status: metav1.ConditionFalse, Reason: camv1.ReasonForeignConfigMap,
 		Message: fmt.Sprintf("ConfigMap %s is not this TokenPolicy's refresh-session store (no owner reference to the policy, "+
 			"or not labelled as camfleet's), so every login and refresh fails; delete or rename it", cm.Name),
+	}
+}
+
+// externalIssuersCondition is ExternalIssuersTrusted for the resolved external issuers: False,
+// naming each one left out and why, when any is; nil, the condition absent, when all are
+// trusted.
+func externalIssuersCondition(external []camv1.ExternalIssuerStatus) *metav1.Condition {
+	var out []string
+	for _, e := range external {
+		if e.Message != "" {
+			out = append(out, fmt.Sprintf("%s: %s", e.Issuer, e.Message))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return &metav1.Condition{
+		Type: camv1.ConditionExternalIssuersTrusted, Status: metav1.ConditionFalse, Reason: camv1.ReasonExternalIssuerLeftOut,
+		Message: fmt.Sprintf("%d of %d external issuers left out, their tokens refused: %s", len(out), len(external), strings.Join(out, "; ")),
 	}
 }

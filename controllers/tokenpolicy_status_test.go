@@ -199,3 +199,34 @@ func TestGeneratedRBACIsMinimal(t *testing.T) {
 		}
 	}
 }
+
+func TestExternalIssuersCondition(t *testing.T) {
+	ok := camv1.ExternalIssuerStatus{Issuer: "https://ha.example", JWKS: `{"keys":[]}`}
+	clash := camv1.ExternalIssuerStatus{Issuer: "https://copycat.example", Message: "key k1 reuses the kid of one of this policy's own keys; the issuer is left out"}
+	missing := camv1.ExternalIssuerStatus{Issuer: "https://gone.example", Message: `ConfigMap "ha-jwks" holds no JWKS`}
+	for _, tc := range []struct {
+		name     string
+		external []camv1.ExternalIssuerStatus
+		want     string // the message of a False condition; "" for none
+	}{
+		{"no external issuers", []camv1.ExternalIssuerStatus{}, ""},
+		{"every issuer trusted", []camv1.ExternalIssuerStatus{ok}, ""},
+		{"one left out", []camv1.ExternalIssuerStatus{ok, clash},
+			"1 of 2 external issuers left out, their tokens refused: https://copycat.example: key k1 reuses the kid of one of this policy's own keys; the issuer is left out"},
+		{"two left out", []camv1.ExternalIssuerStatus{clash, ok, missing},
+			"2 of 3 external issuers left out, their tokens refused: https://copycat.example: key k1 reuses the kid of one of this policy's own keys; the issuer is left out; https://gone.example: ConfigMap \"ha-jwks\" holds no JWKS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := externalIssuersCondition(tc.external)
+			switch {
+			case tc.want == "" && got != nil:
+				t.Fatalf("condition %+v, want none", got)
+			case tc.want == "":
+			case got == nil:
+				t.Fatalf("no condition, want %q", tc.want)
+			case got.Type != camv1.ConditionExternalIssuersTrusted || got.Status != metav1.ConditionFalse || got.Reason != camv1.ReasonExternalIssuerLeftOut || got.Message != tc.want:
+				t.Errorf("condition %+v, want False %s %q", got, camv1.ReasonExternalIssuerLeftOut, tc.want)
+			}
+		})
+	}
+}

@@ -61,6 +61,16 @@ const ConditionAgentsInSync = "AgentsInSync"
 // it stalls nothing. Absent when all is well.
 const ConditionSessionStoreAvailable = "SessionStoreAvailable"
 
+// ConditionExternalIssuersTrusted is False on a TokenPolicy while one or more of its
+// spec.externalIssuers are left out: their keys cannot be resolved, or one reuses the kid of
+// one of the policy's own keys. Their tokens are refused; the policy's own tokens and the other
+// issuers' are unaffected. The message names each issuer left out and why, as
+// status.verification.externalIssuers does. Absent when every external issuer is trusted.
+const ConditionExternalIssuersTrusted = "ExternalIssuersTrusted"
+
+// ReasonExternalIssuerLeftOut: at least one external issuer's keys cannot be used.
+const ReasonExternalIssuerLeftOut = "ExternalIssuerLeftOut"
+
 // ReasonForeignConfigMap: a ConfigMap under a name the policy's store needs belongs to
 // someone else; the message says which, and to delete or rename it.
 const ReasonForeignConfigMap = "ForeignConfigMap"
