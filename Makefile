@@ -33,6 +33,7 @@ manifests: tools-controller-gen ## Generate CRDs (config/crd/bases) and RBAC (co
 	cp config/crd/bases/*.yaml charts/camfleet/crds/
 	cp config/rbac/role.yaml charts/camfleet/files/role.yaml
 	cp config/rbac/token-service/role.yaml charts/camfleet/files/token-service-role.yaml
+	cp config/admission/agent-node-fence.yaml charts/camfleet/files/agent-node-fence.yaml
 
 .PHONY: verify
 verify: generate manifests ## Fail if generated code differs from what is committed.

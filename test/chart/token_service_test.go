@@ -79,7 +79,8 @@ func kubeconfigAs(t *testing.T, user string) string {
 // Secret outside its namespace and every write to a Secret.
 func TestTokenServiceRunsUnderItsOwnIdentity(t *testing.T) {
 	release, watched, other := env.Namespace(t), env.Namespace(t), env.Namespace(t)
-	helm(t, "install", "cf", "charts/camfleet", "-n", release, "--set", "watchNamespaces={"+watched+"}")
+	// The node fence is cluster-scoped and TestChartInstalls installed it already.
+	helm(t, "install", "cf", "charts/camfleet", "-n", release, "--set", "watchNamespaces={"+watched+"}", "--set", "agent.nodeFence.enabled=false")
 	settledPolicy(t, watched, "watched-pass")
 	settledPolicy(t, other, "other-pass")
 	sa := "system:serviceaccount:" + release + ":camfleet-token-service"
