@@ -6,18 +6,22 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
@@ -75,16 +79,50 @@ type Agent struct {
 	mu      sync.Mutex
 	ctx     context.Context
 	cameras map[types.NamespacedName]*running
+
+	// stateMu guards where the verification material comes from and the state file.
+	stateMu sync.Mutex
+	source  string
+	why     string
+	written []byte
+	// restored are the cameras of the state file, started by Start.
+	restored []stateCamera
 }
+
+// Where the keyring's verification material comes from: the API server (live), the state
+// file under --state-dir (the API server has not answered since the agent started), or
+// nowhere (no API server and no usable state file: every token is refused).
+const (
+	SourceAPIServer = "apiserver"
+	SourceStateFile = "statefile"
+	SourceNone      = "none"
+)
+
+// syncForever: the camera controller waits for its caches as long as the API server is
+// unreachable, instead of failing the agent after controller-runtime's default two minutes,
+// while the HTTP API enforces the state file.
+const syncForever = 24 * 365 * time.Hour
 
 // running is one camera the agent serves, with what it last wrote to its status.
 type running struct {
 	cam        *camera.Camera
+	spec       camv1.CameraSpec
 	policy     types.NamespacedName
 	generation int64
 	lastStatus camv1.CameraStatus
 	lastWrite  time.Time
 	lastMotion time.Time
+}
+
+// staticMapper maps the two kinds the agent reads, both namespaced, without asking the API
+// server: controller-runtime's default mapper runs discovery when the manager is built, and an
+// agent started during a control-plane outage must still come up and enforce its state file.
+func staticMapper(*rest.Config, *http.Client) (meta.RESTMapper, error) {
+	m := meta.NewDefaultRESTMapper([]schema.GroupVersion{camv1.GroupVersion})
+	for _, kind := range []string{"Camera", "TokenPolicy"} {
+		m.Add(camv1.GroupVersion.WithKind(kind), meta.RESTScopeNamespace)
+	}
+	return m, nil
 }
 
 // New builds an agent against the API server of cfg.
@@ -100,8 +138,9 @@ func New(cfg *rest.Config, o Options) (*Agent, error) {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Logger:                 o.Log,
+		MapperProvider:         staticMapper,
 		// Several agents may share a process (tests, fleet simulations); names need not be unique.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true), CacheSyncTimeout: syncForever},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			// Only this node's Cameras, selected by the API server.
 			&camv1.Camera{}: {Field: fields.OneTermEqualSelector("spec.nodeName", o.NodeName)},
@@ -111,7 +150,10 @@ func New(cfg *rest.Config, o Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent manager: %w", err)
 	}
 	a := &Agent{opts: o, mgr: mgr, client: mgr.GetClient(), recorder: mgr.GetEventRecorder("camfleet-agent"),
-		Keys: keyring.New(o.Clock), cameras: map[types.NamespacedName]*running{}}
+		Keys: keyring.New(o.Clock), cameras: map[types.NamespacedName]*running{}, source: SourceNone}
+	// Before the manager starts: the keyring enforces the stored material from the first
+	// request on, whether or not the API server ever answers.
+	a.loadState()
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&camv1.Camera{}).
 		Watches(&camv1.TokenPolicy{}, handler.EnqueueRequestsFromMapFunc(a.camerasOfPolicy)).
@@ -123,6 +165,9 @@ func New(cfg *rest.Config, o Options) (*Agent, error) {
 	if err := mgr.Add(manager.RunnableFunc(a.statusLoop)); err != nil {
 		return nil, err
 	}
+	if err := mgr.Add(manager.RunnableFunc(a.awaitAPIServer)); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -132,14 +177,131 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.ctx = ctx
 	a.mu.Unlock()
 	defer a.stopAll()
+	a.startRestored(ctx)
 	return a.mgr.Start(ctx)
 }
 
-// Ready reports whether the agent has loaded its Cameras and their policies once.
+// Ready reports whether the agent has verification material to enforce: live from the API
+// server, or from the state file while the API server has not answered (a control-plane
+// outage must not take the node's streams down). It never blocks; VerificationSource says
+// which.
 func (a *Agent) Ready() error {
-	if !a.mgr.GetCache().WaitForCacheSync(context.Background()) {
-		return fmt.Errorf("the agent's caches have not synced")
+	source, why := a.VerificationSource()
+	if source == SourceNone {
+		return fmt.Errorf("no verification material yet: %s", why)
 	}
+	return nil
+}
+
+// VerificationSource is where the keyring's material comes from (SourceAPIServer,
+// SourceStateFile or SourceNone) and, for the last two, why.
+func (a *Agent) VerificationSource() (source, why string) {
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	return a.source, a.why
+}
+
+// loadState loads the state file into the empty keyring. A missing or refused file leaves
+// it empty, so every token is refused until the API server answers, and says why once.
+func (a *Agent) loadState() {
+	if a.opts.StateDir == "" {
+		a.source, a.why = SourceNone, "no --state-dir; waiting for the API server"
+		return
+	}
+	st, err := readState(a.opts.StateDir)
+	if err == nil {
+		for _, p := range st.Policies {
+			if err = a.Keys.Update(p); err != nil {
+				err = &StateError{Reason: StateInvalid, Err: err}
+				break
+			}
+		}
+	}
+	if err != nil {
+		for _, p := range a.Keys.Snapshot() {
+			a.Keys.Remove(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+		}
+		reason := StateCorrupt
+		var se *StateError
+		if errors.As(err, &se) {
+			reason = se.Reason
+		}
+		a.opts.Metrics.stateLoadFailed(reason)
+		a.source, a.why = SourceNone, err.Error()
+		const msg = "No usable verification state: every token is refused until the API server answers"
+		if reason == StateMissing {
+			// A node's first start: worth a line, not an error.
+			a.opts.Log.Info(msg, "reason", reason, "error", err.Error(), "stateDir", a.opts.StateDir)
+		} else {
+			a.opts.Log.Error(err, msg, "reason", reason, "stateDir", a.opts.StateDir)
+		}
+		return
+	}
+	a.source, a.why = SourceStateFile, "the API server has not answered since the agent started"
+	a.restored = st.Cameras
+	a.opts.Log.Info("Enforcing the verification material of the state file until the API server answers", "policies", len(st.Policies), "cameras", len(st.Cameras), "stateDir", a.opts.StateDir)
+}
+
+// startRestored runs the cameras of the state file until the API server says otherwise.
+func (a *Agent) startRestored(ctx context.Context) {
+	for _, c := range a.restored {
+		key := types.NamespacedName{Namespace: c.Namespace, Name: c.Name}
+		if c.Spec.NodeName != a.opts.NodeName || c.Spec.Suspend {
+			continue
+		}
+		log := a.opts.Log.WithValues("camera", key.String())
+		r := &running{cam: camera.New(key, c.Spec, a.opts.Clock, log, a.hooks(key)), spec: c.Spec, generation: c.Generation,
+			policy: types.NamespacedName{Namespace: c.PolicyNamespace, Name: c.PolicyName}}
+		a.mu.Lock()
+		_, exists := a.cameras[key]
+		if !exists {
+			a.cameras[key] = r
+		}
+		a.mu.Unlock()
+		if !exists {
+			r.cam.Start(ctx)
+			log.Info("Serving camera from the state file until the API server answers", "tokenPolicy", r.policy.String())
+		}
+	}
+	a.restored = nil
+}
+
+// awaitAPIServer waits until the API server has answered (the Camera informer has listed
+// once), then lets the live material replace the stored one: the reconciles load each
+// camera's policy from the API server, and policies no camera names are dropped.
+func (a *Agent) awaitAPIServer(ctx context.Context) error {
+	if _, err := a.mgr.GetCache().GetInformer(ctx, &camv1.Camera{}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	a.stateMu.Lock()
+	was := a.source
+	a.source, a.why = SourceAPIServer, ""
+	a.stateMu.Unlock()
+	if was != SourceAPIServer {
+		a.opts.Log.Info("The API server answers; enforcing its verification material", "was", was)
+	}
+	// Cameras of the state file deleted or moved meanwhile get no reconcile: stop them here.
+	// The cameras are taken before the list, so none a reconcile starts afterwards is lost.
+	running := a.List()
+	var list camv1.CameraList
+	if err := a.client.List(ctx, &list); err == nil {
+		live := map[types.NamespacedName]bool{}
+		for _, c := range list.Items {
+			if c.Spec.NodeName == a.opts.NodeName {
+				live[types.NamespacedName{Namespace: c.Namespace, Name: c.Name}] = true
+			}
+		}
+		for _, c := range running {
+			if !live[c.Key] {
+				a.remove(c.Key)
+				a.opts.Log.Info("Camera of the state file gone; stopped serving it", "camera", c.Key.String())
+			}
+		}
+	}
+	a.prunePolicies()
 	return nil
 }
 
@@ -205,6 +367,7 @@ func (a *Agent) reconcile(ctx context.Context, req reconcile.Request) (reconcile
 			log.Info("Camera suspended; capture stopped")
 		}
 		a.suspended(ctx, cam)
+		a.saveState()
 		return reconcile.Result{}, nil
 	}
 	a.mu.Lock()
@@ -215,7 +378,7 @@ func (a *Agent) reconcile(ctx context.Context, req reconcile.Request) (reconcile
 		a.cameras[req.NamespacedName] = r
 	}
 	changed := !fresh && r.generation != cam.Generation
-	r.policy, r.generation = policy, cam.Generation
+	r.policy, r.generation, r.spec = policy, cam.Generation, *cam.Spec.DeepCopy()
 	runCtx := a.ctx
 	a.mu.Unlock()
 	switch {
@@ -226,6 +389,7 @@ func (a *Agent) reconcile(ctx context.Context, req reconcile.Request) (reconcile
 		r.cam.Apply(runCtx, cam.Spec)
 	}
 	a.prunePolicies()
+	a.saveState()
 	return reconcile.Result{}, nil
 }
 
@@ -252,6 +416,7 @@ func (a *Agent) remove(key types.NamespacedName) {
 		r.cam.Stop()
 	}
 	a.prunePolicies()
+	a.saveState()
 }
 
 func (a *Agent) stopAll() {
@@ -273,6 +438,7 @@ func (a *Agent) loadPolicy(ctx context.Context, key types.NamespacedName) error 
 	if err := a.client.Get(ctx, key, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			a.Keys.Remove(key)
+			a.saveState()
 		}
 		return fmt.Errorf("read TokenPolicy %s: %w", key, err)
 	}
@@ -283,8 +449,10 @@ func (a *Agent) loadPolicy(ctx context.Context, key types.NamespacedName) error 
 	after, active, _ := a.Keys.Keys(key)
 	if !slices.Equal(before, after) {
 		a.opts.Log.Info("Loaded verification keys", "tokenPolicy", key.String(), "keyIDs", after, "activeKeyID", active)
-		a.saveState()
 	}
+	// Every change counts, a revoked token ID as much as a key: saveState writes only when
+	// the material differs from the file.
+	a.saveState()
 	return nil
 }
 
@@ -296,10 +464,15 @@ func (a *Agent) prunePolicies() {
 		used[r.policy] = true
 	}
 	a.mu.Unlock()
+	removed := false
 	for _, p := range a.Keys.Snapshot() {
 		if key := (types.NamespacedName{Namespace: p.Namespace, Name: p.Name}); !used[key] {
 			a.Keys.Remove(key)
+			removed = true
 		}
+	}
+	if removed {
+		a.saveState()
 	}
 }
 
@@ -340,51 +513,54 @@ func (a *Agent) motionStarted(key types.NamespacedName, ev camera.Event) {
 	if !emit {
 		return
 	}
-	cam := &camv1.Camera{}
-	if err := a.client.Get(context.Background(), key, cam); err != nil {
-		return
-	}
-	a.recorder.Eventf(cam, nil, corev1.EventTypeNormal, "MotionDetected", "Detect",
-		"motion on %s at %s, %d‰ of the frame changed (event %d)", key, ev.Start.Format(time.RFC3339), ev.PeakAreaPerMille, ev.ID)
+	// Off the frame goroutine: during an outage the cached Get waits for the API server.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), motionEventEvery)
+		defer cancel()
+		cam := &camv1.Camera{}
+		if err := a.client.Get(ctx, key, cam); err != nil {
+			return
+		}
+		a.recorder.Eventf(cam, nil, corev1.EventTypeNormal, "MotionDetected", "Detect",
+			"motion on %s at %s, %d‰ of the frame changed (event %d)", key, ev.Start.Format(time.RFC3339), ev.PeakAreaPerMille, ev.ID)
+	}()
 }
 
-// saveState keeps the verification material on the node's disk, written atomically, so a
-// restarted agent can go on enforcing through a control-plane outage.
+// saveState keeps the verification material on the node's disk, written atomically with a
+// checksum, so a restarted agent can go on enforcing through a control-plane outage. It
+// writes only live material (never while enforcing the file it would rewrite) and only
+// when it changed.
 func (a *Agent) saveState() {
 	if a.opts.StateDir == "" {
 		return
 	}
-	if err := writeState(a.opts.StateDir, a.Keys.Snapshot()); err != nil {
+	policies := a.Keys.Snapshot()
+	slices.SortFunc(policies, func(x, y *camv1.TokenPolicy) int {
+		return strings.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name)
+	})
+	a.mu.Lock()
+	cams := make([]stateCamera, 0, len(a.cameras))
+	for k, r := range a.cameras {
+		cams = append(cams, stateCamera{Namespace: k.Namespace, Name: k.Name, Generation: r.generation,
+			PolicyNamespace: r.policy.Namespace, PolicyName: r.policy.Name, Spec: r.spec})
+	}
+	a.mu.Unlock()
+	slices.SortFunc(cams, func(x, y stateCamera) int {
+		return strings.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name)
+	})
+	b, err := encodeState(policies, cams)
+	if err != nil {
+		a.opts.Log.Error(err, "Cannot encode the verification material")
+		return
+	}
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	if bytes.Equal(b, a.written) {
+		return
+	}
+	if err := writeState(a.opts.StateDir, b); err != nil {
 		a.opts.Log.Error(err, "Cannot save the verification material", "stateDir", a.opts.StateDir)
+		return
 	}
-}
-
-// StateFile is the file under --state-dir holding the last verification material.
-const StateFile = "verification.json"
-
-func writeState(dir string, policies []*camv1.TokenPolicy) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	b, err := stateJSON(policies)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, StateFile+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, StateFile))
+	a.written = b
 }

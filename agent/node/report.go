@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -85,17 +84,4 @@ func (a *Agent) endpoint(key types.NamespacedName) string {
 		return ""
 	}
 	return a.opts.Endpoint + "/api/cameras/" + key.Namespace + "/" + key.Name + "/"
-}
-
-// state is the file format under --state-dir: the policies as loaded, status included.
-type state struct {
-	Version  int                  `json:"version"`
-	Policies []*camv1.TokenPolicy `json:"policies"`
-}
-
-func stateJSON(policies []*camv1.TokenPolicy) ([]byte, error) {
-	for _, p := range policies {
-		p.ManagedFields = nil
-	}
-	return json.Marshal(state{Version: 1, Policies: policies})
 }
