@@ -3,17 +3,15 @@ package main
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 // TestCommandLine: --help, --version, and one clear line for each bad invocation.
 func TestCommandLine(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), name)
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testkit.Build(t, "", ".", name)
 	for _, tc := range []struct {
 		args []string
 		code int

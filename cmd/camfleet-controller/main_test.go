@@ -5,41 +5,20 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/camfleet/camfleet/internal/testenv"
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, &env) }
-
-// build compiles this command once per test into a temporary directory.
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // get polls url until it answers 200 or the context ends, and returns the body.
 func get(ctx context.Context, t *testing.T, url string) string {
@@ -65,8 +44,8 @@ func get(ctx context.Context, t *testing.T, url string) string {
 // TestControllerStartsAgainstTheTestControlPlane runs the real binary: it becomes ready,
 // serves metrics, and stops cleanly on SIGTERM.
 func TestControllerStartsAgainstTheTestControlPlane(t *testing.T) {
-	bin := build(t)
-	metrics, probes, tokens := freeAddr(t), freeAddr(t), freeAddr(t)
+	bin := testkit.Build(t, "", ".", name)
+	metrics, probes, tokens := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "--kubeconfig", env.Kubeconfig, "--metrics-bind-address", metrics,
 		"--health-probe-bind-address", probes, "--leader-elect", "--leader-election-namespace", "default",
@@ -111,7 +90,7 @@ func TestControllerStartsAgainstTheTestControlPlane(t *testing.T) {
 
 // TestFlags: --help and --version answer, a bad flag fails with one clear line.
 func TestFlags(t *testing.T) {
-	bin := build(t)
+	bin := testkit.Build(t, "", ".", name)
 	cases := []struct {
 		args     []string
 		code     int

@@ -51,10 +51,10 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 		}
 	}
 
-	bin := build(t)
-	tokens := freeAddr(t)
+	bin := testkit.Build(t, "", ".", name)
+	tokens := testkit.FreeAddr(t)
 	var logs testkit.LogBuffer
-	cmd := exec.Command(bin, "--kubeconfig", env.Kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", freeAddr(t),
+	cmd := exec.Command(bin, "--kubeconfig", env.Kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", testkit.FreeAddr(t),
 		"--token-service-bind-address", tokens, "--token-service-url", "http://"+tokens, "--default-token-policy", ns+"/home", "--zap-log-level", "debug")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

@@ -11,13 +11,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 // TestWatchNamespacesConfinesTheController runs the real binary with --watch-namespaces: it
 // reconciles a policy in the watched namespace and its token service serves it, while a
 // policy in another namespace, created first, is neither reconciled nor served.
 func TestWatchNamespacesConfinesTheController(t *testing.T) {
-	bin := build(t)
+	bin := testkit.Build(t, "", ".", name)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	watched, other := env.Namespace(t), env.Namespace(t)
@@ -33,7 +34,7 @@ func TestWatchNamespacesConfinesTheController(t *testing.T) {
 	// before the watched one.
 	ignored, served := policy(other), policy(watched)
 
-	metrics, probes, tokens := freeAddr(t), freeAddr(t), freeAddr(t)
+	metrics, probes, tokens := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "--kubeconfig", env.Kubeconfig, "--metrics-bind-address", metrics, "--health-probe-bind-address", probes,
 		"--token-service-bind-address", tokens, "--token-service-url", "http://"+tokens, "--watch-namespaces", watched)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 // clip renders n gray 160x120 frames with a bright square crossing frames [from, to).
@@ -113,10 +115,7 @@ func endless(t *testing.T, frames [][]byte) *httptest.Server {
 // TestSIGINTStopsCleanly runs the real binary on an endless HTTP stream and interrupts it
 // once it has printed frames: it must exit 0 with its summary.
 func TestSIGINTStopsCleanly(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "camfleet-motion")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testkit.Build(t, "", ".", "camfleet-motion")
 	srv := endless(t, clip(t, 30, 5, 25))
 	cmd := exec.CommandContext(context.Background(), bin, "-print", "frames", srv.URL)
 	stdout, err := cmd.StdoutPipe()

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,31 +23,12 @@ import (
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/controllers"
 	"github.com/camfleet/camfleet/internal/testenv"
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, &env) }
-
-// build compiles this command once per test into a temporary directory.
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // call sends one request and returns the status and body.
 func call(ctx context.Context, t *testing.T, method, url, body string) (int, string) {
@@ -109,9 +88,9 @@ func settledPolicy(t *testing.T, ns, password, serviceURL string) *camv1.TokenPo
 // the JWKS, logins and the default policy of a policy in a watched namespace, and answers a
 // policy in another namespace as unknown; it stops cleanly on SIGTERM.
 func TestServesOnlyItsWatchedNamespaces(t *testing.T) {
-	bin := build(t)
+	bin := testkit.Build(t, "", ".", name)
 	watched, other := env.Namespace(t), env.Namespace(t)
-	metrics, probes, tokens := freeAddr(t), freeAddr(t), freeAddr(t)
+	metrics, probes, tokens := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
 	url := "http://" + tokens
 	home := settledPolicy(t, watched, "watched-pass", url)
 	settledPolicy(t, other, "other-pass", url)
@@ -189,7 +168,7 @@ func TestServesOnlyItsWatchedNamespaces(t *testing.T) {
 
 // TestFlags: --help and --version answer, a bad flag fails with one clear line.
 func TestFlags(t *testing.T) {
-	bin := build(t)
+	bin := testkit.Build(t, "", ".", name)
 	cases := []struct {
 		args     []string
 		code     int

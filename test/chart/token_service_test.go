@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 	"github.com/camfleet/camfleet/controllers"
+	"github.com/camfleet/camfleet/internal/testkit"
 )
 
 // settledPolicy makes a TokenPolicy "home" in ns whose user alice has password pass, and runs
@@ -110,13 +110,8 @@ func TestTokenServiceRunsUnderItsOwnIdentity(t *testing.T) {
 		{"create", "", "configmaps", other, "", false},
 	})
 
-	bin := filepath.Join(t.TempDir(), "camfleet-token-service")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/camfleet-token-service")
-	build.Dir = env.RepoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	addr := freeAddr(t)
+	bin := testkit.Build(t, env.RepoRoot, "./cmd/camfleet-token-service", "camfleet-token-service")
+	addr := testkit.FreeAddr(t)
 	url := "http://" + addr
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfigAs(t, sa), "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
@@ -158,17 +153,6 @@ func TestTokenServiceRunsUnderItsOwnIdentity(t *testing.T) {
 	if strings.Contains(logs.String(), "forbidden") {
 		t.Errorf("the token service was refused something it needs:\n%s", logs.String())
 	}
-}
-
-// freeAddr is a local address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // call sends one request and returns the status and body; status 0 when nothing answered.
