@@ -57,9 +57,10 @@ build: ## Build every binary (controller, token service, agent, motion tool) int
 ##@ Test
 
 .PHONY: tools
-tools: ## Build the pinned test tools (kube-apiserver, etcd, kubectl, controller-gen, helm, golangci-lint, npm jose) into the cache.
+tools: ## Build the pinned test tools (kube-apiserver, etcd, kubectl, controller-gen, helm, golangci-lint, npm jose) and fetch the VM kernel for test/vivid into the cache.
 	hack/tools.sh all
 	hack/jose.sh >/dev/null
+	hack/vm.sh >/dev/null
 
 .PHONY: tools-controller-gen
 tools-controller-gen:

@@ -24,9 +24,6 @@ type tokenOutcome struct {
 // accessTokenConditions is the pure mapping from a reconcile's outcome to conditions: Ready
 // always; Reconciling or Stalled only when abnormal.
 func accessTokenConditions(o tokenOutcome) []metav1.Condition {
-	cond := func(t string, s metav1.ConditionStatus, reason, msg string) metav1.Condition {
-		return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg}
-	}
 	if stalled, ok := stalledConditions(o.Err); ok {
 		return stalled
 	}

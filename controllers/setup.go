@@ -54,6 +54,16 @@ func Setup(mgr ctrl.Manager, reg prometheus.Registerer, o Options) error {
 	if err := tp.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the TokenPolicy controller: %w", err)
 	}
+	// After the TokenPolicy controller: the Camera controller reads the index it registers.
+	cam := &CameraReconciler{
+		Client:        mgr.GetClient(),
+		Recorder:      mgr.GetEventRecorder("camfleet-controller"),
+		Clock:         o.Clock,
+		DefaultPolicy: o.DefaultPolicy,
+	}
+	if err := cam.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the Camera controller: %w", err)
+	}
 	at := &AccessTokenReconciler{
 		Client:          mgr.GetClient(),
 		Recorder:        mgr.GetEventRecorder("camfleet-controller"),

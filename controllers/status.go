@@ -10,6 +10,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// cond is a computed condition; applyConditions stamps its generation and time.
+func cond(t string, s metav1.ConditionStatus, reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg}
+}
+
 // applyConditions writes the computed conditions into an object's status and drops the
 // optional (abnormal-true) types the computation no longer reports. A condition's transition
 // time moves only when its status changes.

@@ -199,6 +199,9 @@ func (r *TokenPolicyReconciler) evolveKeys(_ context.Context, run *policyRun) er
 			set.AddActive(k, d.Reason == keys.ReasonEmergencyRotation && p.Revoke, run.now)
 			r.Metrics.rotated(run.policy, d.Reason)
 			r.event(run.policy, corev1.EventTypeNormal, d.Reason, "Rotate", d.Message)
+		} else if d.Reason == keys.ReasonRotationRequested {
+			set.AddRequested(k, run.now)
+			r.event(run.policy, corev1.EventTypeNormal, d.Reason, "Rotate", "%s; new key %s", d.Message, k.ID)
 		} else {
 			set.AddPending(k, p, run.now)
 			r.event(run.policy, corev1.EventTypeNormal, "KeyCreated", "Rotate", "%s; new key %s", d.Message, k.ID)
@@ -212,12 +215,20 @@ func (r *TokenPolicyReconciler) evolveKeys(_ context.Context, run *policyRun) er
 		if ready {
 			old := set.Active()
 			why := keys.ReasonRotationDue
-			if old != nil && old.Algorithm != pk.Algorithm {
+			switch {
+			case pk.Requested:
+				why = keys.ReasonRotationRequested
+			case old != nil && old.Algorithm != pk.Algorithm:
 				why = keys.ReasonAlgorithmChanged
 			}
 			set.Activate(pk, run.now)
 			r.Metrics.rotated(run.policy, why)
-			r.event(run.policy, corev1.EventTypeNormal, "KeyActivated", "Rotate", "%s", d.Message)
+			kind := corev1.EventTypeNormal
+			if d.Reason == keys.ReasonAgentsLagging {
+				// Tokens of the new key are refused on the lagging nodes until they catch up.
+				kind = corev1.EventTypeWarning
+			}
+			r.event(run.policy, kind, "KeyActivated", "Rotate", "%s", d.Message)
 			if old != nil {
 				r.event(run.policy, corev1.EventTypeNormal, "KeyRetired", "Rotate", "key %s stopped signing; it stays published until %s", old.ID, keys.RemoveAfter(old, p).Format(time.RFC3339))
 			}

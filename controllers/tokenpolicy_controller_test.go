@@ -339,13 +339,22 @@ func TestEmergencyRotationSignsAtOnceAndRevokes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Without revoke the new key is published at once; with no agent reporting, it signs
+	// after publishAhead, and the old key stays published.
 	h.clock.Step(time.Minute)
 	annotate(camv1.AnnotationRotate, "incident-1")
 	h.settle("sos")
 	st = h.checkInvariants("sos")
+	pk := st.set.Pending()
+	if pk == nil || !pk.Requested || st.set.Active().ID != first.ID || !st.published(pk.ID) || st.policy.Status.LastRotateRequest != "incident-1" {
+		t.Fatalf("rotate without revoke: want the new key published and pending: %s", mustJSON(t, st.policy.Status))
+	}
+	h.clock.Step(time.Hour)
+	h.settle("sos")
+	st = h.checkInvariants("sos")
 	second := st.set.Active()
-	if second.ID == first.ID || !st.published(first.ID) || !verifies(st, oldToken) || st.policy.Status.LastRotateRequest != "incident-1" {
-		t.Fatalf("rotate without revoke: new key at once, old one still published: %s", mustJSON(t, st.policy.Status))
+	if second.ID != pk.ID || !st.published(first.ID) || !verifies(st, oldToken) {
+		t.Fatalf("rotate without revoke: after publishAhead the new key signs, the old one still published: %s", mustJSON(t, st.policy.Status))
 	}
 	// The same value again, and more reconciles: no second rotation.
 	h.clock.Step(time.Minute)
@@ -367,8 +376,8 @@ func TestEmergencyRotationSignsAtOnceAndRevokes(t *testing.T) {
 		t.Fatal("a token signed by a revoked key still verifies")
 	}
 	evs := strings.Join(h.drainEvents(), "\n")
-	if strings.Count(evs, keys.ReasonEmergencyRotation) != 2 {
-		t.Errorf("want two EmergencyRotation Events:\n%s", evs)
+	if strings.Count(evs, keys.ReasonEmergencyRotation) != 1 || strings.Count(evs, keys.ReasonRotationRequested) != 1 {
+		t.Errorf("want one RotationRequested and one EmergencyRotation Event:\n%s", evs)
 	}
 }
 

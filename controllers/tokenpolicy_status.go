@@ -20,7 +20,7 @@ import (
 func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.TokenPolicy, run *policyRun, reconcileErr error) error {
 	p := run.policy
 	if run.set != nil && run.params.Period > 0 {
-		setKeyStatus(&p.Status, run.set, run.params, agentsHoldingActive(run))
+		setKeyStatus(&p.Status, run.set, run.params, func(kid string) keys.Agents { return agentsHolding(run.cameras, kid) })
 		p.Status.SecretName, p.Status.ConfigMapName = publication.SecretName(p.Name), publication.ConfigMapName(p.Name)
 		p.Status.Issuer = trust.Issuer(p, r.TokenServiceURL)
 		if run.set.RotateRequest != "" {
@@ -63,8 +63,12 @@ func (r *TokenPolicyReconciler) patchStatus(ctx context.Context, base *camv1.Tok
 	return patchStatus(ctx, r.Client, p, base)
 }
 
-// setKeyStatus mirrors the key set into status: public facts only (kids, states, times).
-func setKeyStatus(st *camv1.TokenPolicyStatus, set *keys.Set, p keys.Params, loaded keys.Agents) {
+// maxLaggingNamed bounds the nodes a key's status names, as its schema does.
+const maxLaggingNamed = 16
+
+// setKeyStatus mirrors the key set into status: public facts only (kids, states, times), and
+// for the pending and the active key which agents hold it, as holding reads the Cameras.
+func setKeyStatus(st *camv1.TokenPolicyStatus, set *keys.Set, p keys.Params, holding func(kid string) keys.Agents) {
 	t := func(v time.Time) *metav1.Time {
 		if v.IsZero() {
 			return nil
@@ -73,20 +77,28 @@ func setKeyStatus(st *camv1.TokenPolicyStatus, set *keys.Set, p keys.Params, loa
 		return &m
 	}
 	st.Keys = nil
+	st.AgentsTotal, st.AgentsLoaded, st.Agents = 0, 0, ""
 	for _, k := range set.Keys {
-		st.Keys = append(st.Keys, camv1.KeyStatus{
+		ks := camv1.KeyStatus{
 			KeyID: k.ID, Algorithm: k.Algorithm, State: k.State, Created: metav1.NewTime(k.Created),
 			Activates: t(k.Activates), Retires: t(k.Retires), RemoveAfter: t(keys.RemoveAfter(k, p)),
-		})
+		}
+		if k.State == camv1.KeyPending || k.State == camv1.KeyActive {
+			a := holding(k.ID)
+			loaded := a.Total - len(a.Lagging)
+			ks.Agents = fmt.Sprintf("%d/%d", loaded, a.Total)
+			ks.LaggingNodes = a.Lagging[:min(len(a.Lagging), maxLaggingNamed)]
+			if k.State == camv1.KeyActive {
+				st.AgentsTotal, st.AgentsLoaded, st.Agents = int32(a.Total), int32(loaded), ks.Agents
+			}
+		}
+		st.Keys = append(st.Keys, ks)
 	}
 	st.ActiveKeyID, st.LastRotationTime = "", nil
 	if a := set.Active(); a != nil {
 		st.ActiveKeyID, st.LastRotationTime = a.ID, t(a.Activates)
 	}
 	st.NextRotationTime = t(keys.NextRotation(set, p))
-	st.AgentsTotal = int32(loaded.Total)
-	st.AgentsLoaded = int32(loaded.Total - len(loaded.Lagging))
-	st.Agents = fmt.Sprintf("%d/%d", st.AgentsLoaded, st.AgentsTotal)
 }
 
 func agentsHoldingActive(run *policyRun) keys.Agents {
@@ -99,9 +111,6 @@ func agentsHoldingActive(run *policyRun) keys.Agents {
 // policyConditions is the pure mapping from a run's outcome to conditions: Ready and
 // KeysPublished always; Reconciling, Stalled and AgentsInSync only when abnormal.
 func policyConditions(p *camv1.TokenPolicy, run *policyRun, err error) []metav1.Condition {
-	cond := func(t string, s metav1.ConditionStatus, reason, msg string) metav1.Condition {
-		return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg}
-	}
 	var out []metav1.Condition
 	if stalled, ok := stalledConditions(err); ok {
 		return stalled

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -137,17 +138,32 @@ func TestSetKeyStatus(t *testing.T) {
 	p := keys.Params{Period: 10 * time.Hour, Retention: 4 * time.Hour}
 	old := &keys.Key{ID: "a", Algorithm: camv1.AlgorithmEdDSA, State: camv1.KeyRetiring, Created: t0, Activates: t0, Retires: t0.Add(10 * time.Hour)}
 	cur := &keys.Key{ID: "b", Algorithm: camv1.AlgorithmEdDSA, State: camv1.KeyActive, Created: t0.Add(9 * time.Hour), Activates: t0.Add(10 * time.Hour)}
+	next := &keys.Key{ID: "c", Algorithm: camv1.AlgorithmEdDSA, State: camv1.KeyPending, Created: t0.Add(19 * time.Hour), Activates: t0.Add(20 * time.Hour)}
+	many := make([]string, 20)
+	for i := range many {
+		many[i] = fmt.Sprintf("pi-%02d", i)
+	}
+	holding := map[string]keys.Agents{"a": {Total: 3}, "b": {Total: 3, Lagging: []string{"pi-1"}}, "c": {Total: 21, Lagging: many}}
 	var st camv1.TokenPolicyStatus
-	setKeyStatus(&st, &keys.Set{Keys: []*keys.Key{old, cur}}, p, keys.Agents{Total: 3, Lagging: []string{"pi-1"}})
+	setKeyStatus(&st, &keys.Set{Keys: []*keys.Key{old, cur, next}}, p, func(kid string) keys.Agents { return holding[kid] })
 	if st.ActiveKeyID != "b" || !st.LastRotationTime.Time.Equal(t0.Add(10*time.Hour)) || !st.NextRotationTime.Time.Equal(t0.Add(20*time.Hour)) ||
-		st.Agents != "2/3" || len(st.Keys) != 2 || !st.Keys[0].RemoveAfter.Time.Equal(t0.Add(14*time.Hour)) || st.Keys[1].RemoveAfter != nil {
+		st.Agents != "2/3" || st.AgentsLoaded != 2 || st.AgentsTotal != 3 || len(st.Keys) != 3 || !st.Keys[0].RemoveAfter.Time.Equal(t0.Add(14*time.Hour)) || st.Keys[1].RemoveAfter != nil {
 		t.Fatalf("status %+v", st)
+	}
+	if k := st.Keys[0]; k.Agents != "" || k.LaggingNodes != nil {
+		t.Errorf("a retiring key counts agents: %+v", k)
+	}
+	if k := st.Keys[1]; k.Agents != "2/3" || !slices.Equal(k.LaggingNodes, []string{"pi-1"}) {
+		t.Errorf("active key %+v", k)
+	}
+	if k := st.Keys[2]; k.Agents != "1/21" || len(k.LaggingNodes) != maxLaggingNamed || k.LaggingNodes[0] != "pi-00" {
+		t.Errorf("pending key %+v", k)
 	}
 }
 
 // TestGeneratedRBACIsMinimal: the role the markers generate grants what the controller uses
-// and nothing more: no deletes, no wildcards, Secrets and ConfigMaps without delete, and no
-// access to Pods, Nodes or RBAC.
+// and nothing more: no deletes, no wildcards, Secrets and ConfigMaps without delete, Nodes
+// read-only (a Camera's node must exist), and no access to Pods or RBAC.
 func TestGeneratedRBACIsMinimal(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(env.RepoRoot, "config", "rbac", "role.yaml"))
 	if err != nil {
@@ -161,6 +177,7 @@ func TestGeneratedRBACIsMinimal(t *testing.T) {
 		"/configmaps":                          {"create", "get", "list", "patch", "update", "watch"},
 		"/secrets":                             {"create", "get", "list", "patch", "update", "watch"},
 		"/events":                              {"create", "patch"},
+		"/nodes":                               {"get", "list", "watch"},
 		"events.k8s.io/events":                 {"create", "patch"},
 		"camfleet.io/tokenpolicies":            {"get", "list", "patch", "update", "watch"},
 		"camfleet.io/cameras":                  {"get", "list", "patch", "update", "watch"},
@@ -193,7 +210,7 @@ func TestGeneratedRBACIsMinimal(t *testing.T) {
 			t.Errorf("wildcard rule %+v", rule)
 		}
 	}
-	for _, need := range []string{"/secrets", "/configmaps", "camfleet.io/tokenpolicies/status"} {
+	for _, need := range []string{"/secrets", "/configmaps", "/nodes", "camfleet.io/tokenpolicies/status", "camfleet.io/cameras/status"} {
 		if !seen[need] {
 			t.Errorf("the role lacks %s, which the controller needs", need)
 		}

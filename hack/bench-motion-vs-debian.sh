@@ -53,6 +53,8 @@ echo "==> starting a control plane, the controller and an agent" >&2
 pids+=($!)
 wait_for 120 "the control plane" grep -q '^ready' "$work/cluster.log"
 "${kubectl[@]}" create namespace bench >/dev/null
+# No kubelet registers this machine: its Node is made by hand, or cameras are NodeNotFound.
+printf 'apiVersion: v1\nkind: Node\nmetadata:\n  name: bench-node\n' | "${kubectl[@]}" create -f - >/dev/null
 "${kubectl[@]}" apply -n bench -f config/samples/camfleet_users_secret.yaml -f config/samples/camfleet_v1alpha1_tokenpolicy.yaml >/dev/null
 "$work/camfleet-controller" --kubeconfig "$work/kubeconfig" --metrics-bind-address 0 --health-probe-bind-address 127.0.0.1:0 \
   --token-service-bind-address 127.0.0.1:18182 --token-service-url http://127.0.0.1:18182 >"$work/controller.log" 2>&1 &

@@ -60,6 +60,16 @@ say "applying the samples in namespace $ns"
 "${kubectl[@]}" create namespace "$ns" >/dev/null
 "${kubectl[@]}" apply -n "$ns" -k config/samples >&2
 "${kubectl[@]}" patch -n "$ns" camera test-pattern --type merge -p "{\"spec\":{\"nodeName\":\"$node\"}}" >&2
+# No kubelet registers the demo machine, so its Node object is made by hand: the controller
+# reports a Camera whose node does not exist as NodeNotFound.
+"${kubectl[@]}" create -f - >&2 <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $node
+  labels:
+    camfleet.io/camera-node: "true"
+EOF
 
 say "starting the controller"
 "$state/bin/camfleet-controller" --kubeconfig "$state/kubeconfig" \

@@ -14,12 +14,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -87,6 +89,10 @@ type Agent struct {
 	written []byte
 	// restored are the cameras of the state file, started by Start.
 	restored []stateCamera
+
+	// statusRounds counts the status loop's looks at the cameras, so a test that moves a fake
+	// clock knows when the look it caused is done.
+	statusRounds atomic.Uint64
 }
 
 // Where the keyring's verification material comes from: the API server (live), the state
@@ -396,13 +402,15 @@ func (a *Agent) reconcile(ctx context.Context, req reconcile.Request) (reconcile
 // suspended writes the status of a suspended camera once.
 func (a *Agent) suspended(ctx context.Context, cam *camv1.Camera) {
 	o := observed{generation: cam.Generation, suspended: true}
-	next := desiredStatus(cam.Status, o, a.opts.Clock.Now())
-	if sameConditions(cam.Status.Conditions, next.Conditions) && cam.Status.ObservedGeneration == next.ObservedGeneration {
+	now := a.opts.Clock.Now()
+	next := desiredStatus(cam.Status, o, now)
+	c := meta.FindStatusCondition(cam.Status.Conditions, camv1.ConditionCapturing)
+	if c != nil && c.Reason == camv1.ReasonSuspended && c.ObservedGeneration == cam.Generation && len(cam.Status.LoadedKeyIDs) == 0 {
 		return
 	}
-	base := cam.DeepCopy()
-	cam.Status = next
-	if err := a.client.Status().Patch(ctx, cam, client.MergeFrom(base)); err != nil {
+	hb := metav1.NewTime(now.Truncate(time.Second))
+	next.LastHeartbeatTime = &hb
+	if err := a.applyStatus(ctx, client.ObjectKeyFromObject(cam), next); client.IgnoreNotFound(err) != nil {
 		a.opts.Log.Error(err, "Cannot write the status of a suspended camera", "camera", client.ObjectKeyFromObject(cam).String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,28 +49,41 @@ func startController(t *testing.T, ns string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &controllers.TokenPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("camfleet-controller"), Clock: clock.RealClock{},
-		TokenServiceURL: "https://tokens.test", APIReader: mgr.GetAPIReader()}
-	if r.Metrics, err = controllers.NewKeyMetrics(prometheus.NewRegistry(), clock.RealClock{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
+	if err := controllers.Setup(mgr, prometheus.NewRegistry(), controllers.Options{TokenServiceURL: "https://tokens.test", Clock: clock.RealClock{}}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, mgr.Start)
 }
 
-// run starts a component until the test ends.
-func run(t *testing.T, start func(context.Context) error) {
+// nodes makes sure Node objects of these names exist, as the kubelets of camera nodes would
+// keep them. Nodes are cluster-wide and outlive the test: other tests use the same names.
+func nodes(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		node := &corev1.Node{}
+		node.Name = n
+		if err := env.Client.Create(context.Background(), node); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// run starts a component until the test ends, or until the stop it returns is called.
+func run(t *testing.T, start func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stopped with %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // agentIdentity grants a user the agent's generated ClusterRole and returns a config that
@@ -86,7 +100,12 @@ func agentIdentity(t *testing.T, ns, user string) *rest.Config {
 		t.Fatal(err)
 	}
 	role.Name = ns + "-" + user
-	if err := env.Client.Create(ctx, role); err != nil {
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	cfg.UserAgent = user
+	if err := env.Client.Create(ctx, role); apierrors.IsAlreadyExists(err) {
+		return cfg // an agent restarted on the same node keeps its identity
+	} else if err != nil {
 		t.Fatal(err)
 	}
 	bind := &rbacv1.ClusterRoleBinding{RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
@@ -96,9 +115,6 @@ func agentIdentity(t *testing.T, ns, user string) *rest.Config {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(ctx, bind); _ = env.Client.Delete(ctx, role) })
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	cfg.UserAgent = user
 	return cfg
 }
 
@@ -106,23 +122,40 @@ func agentIdentity(t *testing.T, ns, user string) *rest.Config {
 type nodeAgent struct {
 	agent *Agent
 	url   string
+	// stop ends the agent and its listener, as when its node goes down.
+	stop func()
 }
 
 func startAgent(t *testing.T, ns, node string) nodeAgent {
 	t.Helper()
+	return startAgentWith(t, ns, node, Options{})
+}
+
+// startAgentWith starts an agent with o, filled in with the node, a real listener, a state
+// directory, the real clock and a test logger where o leaves them unset.
+func startAgentWith(t *testing.T, ns, node string, o Options) nodeAgent {
+	t.Helper()
 	cfg := agentIdentity(t, ns, "camfleet-agent-"+node)
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
-	a, err := New(cfg, Options{NodeName: node, Endpoint: url, StateDir: t.TempDir(), Clock: clock.RealClock{}, Log: testr.New(t).WithName(node)})
+	o.NodeName, o.Endpoint = node, url
+	if o.StateDir == "" {
+		o.StateDir = t.TempDir()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	o.Log = testr.New(t).WithName(node)
+	a, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &api.Server{Cameras: a, Keys: a.Keys, Clock: clock.RealClock{}, Log: testr.New(t)}
+	s := &api.Server{Cameras: a, Keys: a.Keys, Clock: o.Clock, Log: testr.New(t)}
 	srv.Config.Handler = s.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	run(t, a.Start)
-	return nodeAgent{agent: a, url: url}
+	stop := run(t, a.Start)
+	return nodeAgent{agent: a, url: url, stop: func() { stop(); srv.Close() }}
 }
 
 // settle bounds every wait on the controller and the agents.
@@ -219,6 +252,7 @@ func TestTwoAgentsEnforceRotationAndRevocation(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
+	nodes(t, "pi-a", "pi-b")
 	for _, c := range []*camv1.Camera{testCamera(ns, "cam-a", "pi-a"), testCamera(ns, "cam-b", "pi-b")} {
 		if err := env.Client.Create(ctx, c); err != nil {
 			t.Fatal(err)
@@ -241,7 +275,7 @@ func TestTwoAgentsEnforceRotationAndRevocation(t *testing.T) {
 			t.Errorf("%s status %+v", cam, c.Status)
 		}
 		for _, mf := range c.ManagedFields {
-			if mf.Subresource == "status" && mf.Manager != "camfleet-agent-"+node {
+			if mf.Subresource == "status" && mf.Manager != "camfleet-agent" && mf.Manager != "camfleet-controller" {
 				t.Errorf("%s status written by %q", cam, mf.Manager)
 			}
 		}
@@ -338,6 +372,7 @@ func TestMotionReachesTheCamera(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
+	nodes(t, "pi-m")
 	c := testCamera(ns, "yard", "pi-m")
 	c.Spec.Source.FPS = 10
 	c.Spec.Source.TestPattern = &camv1.TestPatternSource{MotionEvery: &metav1.Duration{Duration: 2 * time.Second}, MotionDuration: &metav1.Duration{Duration: time.Second}, ObjectPerMille: 200}
@@ -361,7 +396,7 @@ func TestMotionReachesTheCamera(t *testing.T) {
 		cam := &camv1.Camera{}
 		_ = env.Client.Get(ctx, key, cam)
 		return cam.Status.MotionEvents >= 1 && cam.Status.LastMotionTime != nil &&
-			meta.IsStatusConditionTrue(cam.Status.Conditions, ConditionMotionDetection), fmt.Sprintf("status %+v", cam.Status)
+			meta.IsStatusConditionTrue(cam.Status.Conditions, camv1.ConditionMotionDetection), fmt.Sprintf("status %+v", cam.Status)
 	})
 
 	suspend := func(v bool) {

@@ -13,19 +13,18 @@ import (
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
 )
 
-// Condition types the agent owns on a Camera.
-const (
-	ConditionCapturing       = "Capturing"
-	ConditionMotionDetection = "MotionDetection"
-)
+// agentConditions are the condition types the agent owns on a Camera; Ready and the
+// resolution conditions are the controller's.
+var agentConditions = []string{camv1.ConditionCapturing, camv1.ConditionMotionDetection, camv1.ConditionKeysLoaded}
 
 // Write cadence: a change that matters (a condition, the keys, the spec served) is written at
-// once; motion counts at most every eventEvery; frame rate and last frame time, which move
-// with every frame, at most every refreshEvery, so a settled fleet costs the API server
-// little.
+// once; motion counts at most every eventEvery; otherwise the status is written once every
+// heartbeatEvery, with the frame rate and last frame time of that moment, so a settled camera
+// costs the API server fewer than one write a minute and the controller still notices a silent
+// agent (its AgentLost bound, controllers.AgentLostAfter, is longer than heartbeatEvery).
 const (
-	eventEvery   = 10 * time.Second
-	refreshEvery = 60 * time.Second
+	eventEvery     = 10 * time.Second
+	heartbeatEvery = 75 * time.Second
 )
 
 // observed is what the agent knows about one camera when it writes status.
@@ -39,13 +38,17 @@ type observed struct {
 	suspended  bool
 }
 
-// desiredStatus is the pure mapping from what the agent observes to the Camera's status
-// fields the agent owns.
+// desiredStatus is the pure mapping from what the agent observes to the Camera status fields
+// the agent owns, and nothing else: it is applied as the agent's field manager, so a field or
+// condition left out here is one the agent gives up. cur is the Camera's stored status, whose
+// conditions keep their transition times while their status holds.
 func desiredStatus(cur camv1.CameraStatus, o observed, now time.Time) camv1.CameraStatus {
-	st := *cur.DeepCopy()
-	st.Endpoint = o.endpoint
-	st.EnforcedKeyID = o.active
-	st.LoadedKeyIDs = slices.Clone(o.loaded)
+	st := camv1.CameraStatus{Endpoint: o.endpoint, EnforcedKeyID: o.active, LoadedKeyIDs: slices.Clone(o.loaded)}
+	for _, t := range agentConditions {
+		if c := meta.FindStatusCondition(cur.Conditions, t); c != nil {
+			st.Conditions = append(st.Conditions, *c)
+		}
+	}
 	set := func(t string, ok bool, reason, msg string) {
 		s := metav1.ConditionFalse
 		if ok {
@@ -54,12 +57,16 @@ func desiredStatus(cur camv1.CameraStatus, o observed, now time.Time) camv1.Came
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: o.generation, LastTransitionTime: metav1.NewTime(now)})
 	}
 	if o.suspended {
-		set(camv1.ConditionReady, false, camv1.ReasonSuspended, "spec.suspend is true: capture and serving are stopped")
-		set(ConditionCapturing, false, camv1.ReasonSuspended, "suspended")
-		meta.RemoveStatusCondition(&st.Conditions, ConditionMotionDetection)
-		st.FPS = ""
-		st.ObservedGeneration = o.generation
-		return st
+		// A suspended camera serves nothing: only why it does not capture is worth saying.
+		set(camv1.ConditionCapturing, false, camv1.ReasonSuspended, "spec.suspend is true: capture and serving are stopped")
+		meta.RemoveStatusCondition(&st.Conditions, camv1.ConditionMotionDetection)
+		meta.RemoveStatusCondition(&st.Conditions, camv1.ConditionKeysLoaded)
+		return camv1.CameraStatus{Conditions: st.Conditions}
+	}
+	if o.keysOK {
+		set(camv1.ConditionKeysLoaded, true, "Loaded", fmt.Sprintf("%d keys of the camera's TokenPolicy loaded", len(o.loaded)))
+	} else {
+		set(camv1.ConditionKeysLoaded, false, camv1.ReasonNoVerificationKeys, "the camera's TokenPolicy has published no keys this agent could load, so every request is refused")
 	}
 	s := o.stats
 	if s.Width > 0 {
@@ -75,33 +82,25 @@ func desiredStatus(cur camv1.CameraStatus, o observed, now time.Time) camv1.Came
 		st.LastMotionTime = &t
 	}
 	st.MotionEvents = s.MotionEvents
-	set(ConditionCapturing, s.Capturing.OK, s.Capturing.Reason, s.Capturing.Message)
-	set(ConditionMotionDetection, s.Motion.OK, s.Motion.Reason, s.Motion.Message)
-	switch {
-	case !s.Capturing.OK:
-		set(camv1.ConditionReady, false, "NotCapturing", "no frames: "+s.Capturing.Message)
-	case !o.keysOK:
-		set(camv1.ConditionReady, false, "NoVerificationKeys", "the camera's TokenPolicy has published no keys this agent could load, so every request is refused")
-	default:
-		set(camv1.ConditionReady, true, camv1.ReasonSucceeded, "capturing and serving behind tokens")
-	}
-	st.ObservedGeneration = o.generation
+	set(camv1.ConditionCapturing, s.Capturing.OK, s.Capturing.Reason, s.Capturing.Message)
+	set(camv1.ConditionMotionDetection, s.Motion.OK, s.Motion.Reason, s.Motion.Message)
 	return st
 }
 
 // writeDue says whether the new status must be written now, given the last one written and
-// when: at once for what matters to people and to key rotation, otherwise rate limited.
+// when: at once for what matters to people and to key rotation, motion counts at most every
+// eventEvery, and a heartbeat every heartbeatEvery even when nothing changed.
 func writeDue(last, next camv1.CameraStatus, lastWrite, now time.Time) bool {
 	if lastWrite.IsZero() || !sameConditions(last.Conditions, next.Conditions) ||
 		!slices.Equal(last.LoadedKeyIDs, next.LoadedKeyIDs) || last.EnforcedKeyID != next.EnforcedKeyID ||
-		last.Endpoint != next.Endpoint || last.Resolution != next.Resolution || last.ObservedGeneration != next.ObservedGeneration {
+		last.Endpoint != next.Endpoint || last.Resolution != next.Resolution {
 		return true
 	}
 	since := now.Sub(lastWrite)
 	if last.MotionEvents != next.MotionEvents && since >= eventEvery {
 		return true
 	}
-	return since >= refreshEvery && (last.FPS != next.FPS || !timeEqual(last.LastFrameTime, next.LastFrameTime) || !timeEqual(last.LastMotionTime, next.LastMotionTime) || last.MotionEvents != next.MotionEvents)
+	return since >= heartbeatEvery
 }
 
 func sameConditions(a, b []metav1.Condition) bool {
@@ -115,11 +114,4 @@ func sameConditions(a, b []metav1.Condition) bool {
 		}
 	}
 	return true
-}
-
-func timeEqual(a, b *metav1.Time) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Equal(b)
 }

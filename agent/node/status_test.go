@@ -15,29 +15,55 @@ func TestDesiredStatus(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	capturing := camera.Condition{OK: true, Reason: "Capturing", Message: "receiving frames"}
 	detecting := camera.Condition{OK: true, Reason: "Detecting", Message: "on"}
+	// The controller's conditions in the stored status, which the agent must never carry.
+	stored := camv1.CameraStatus{ObservedGeneration: 2, TokenPolicy: "ns/home", Conditions: []metav1.Condition{
+		{Type: camv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Succeeded"},
+		{Type: camv1.ConditionPolicyResolved, Status: metav1.ConditionTrue, Reason: "Found"},
+		{Type: camv1.ConditionCapturing, Status: metav1.ConditionTrue, Reason: "Capturing", Message: "receiving frames", ObservedGeneration: 2, LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))},
+	}}
 	for _, tc := range []struct {
-		name        string
-		o           observed
-		ready       metav1.ConditionStatus
-		readyReason string
+		name string
+		o    observed
+		want map[string]string // condition type: status/reason
 	}{
-		{"serving", observed{generation: 2, keysOK: true, loaded: []string{"k1"}, active: "k1", stats: camera.Stats{Width: 640, Height: 480, FPS: 14.96, Capturing: capturing, Motion: detecting, LastFrame: now}}, metav1.ConditionTrue, camv1.ReasonSucceeded},
-		{"source failing", observed{generation: 2, keysOK: true, stats: camera.Stats{Capturing: camera.Condition{Reason: "DeviceNotFound", Message: "no /dev/video0"}, Motion: detecting}}, metav1.ConditionFalse, "NotCapturing"},
-		{"no keys", observed{generation: 2, stats: camera.Stats{Capturing: capturing, Motion: detecting}}, metav1.ConditionFalse, "NoVerificationKeys"},
-		{"suspended", observed{generation: 3, suspended: true}, metav1.ConditionFalse, camv1.ReasonSuspended},
+		{"serving", observed{generation: 2, keysOK: true, loaded: []string{"k1"}, active: "k1", stats: camera.Stats{Width: 640, Height: 480, FPS: 14.96, Capturing: capturing, Motion: detecting, LastFrame: now}},
+			map[string]string{camv1.ConditionCapturing: "True/Capturing", camv1.ConditionMotionDetection: "True/Detecting", camv1.ConditionKeysLoaded: "True/Loaded"}},
+		{"source failing", observed{generation: 2, keysOK: true, stats: camera.Stats{Capturing: camera.Condition{Reason: "DeviceNotFound", Message: "no /dev/video0"}, Motion: detecting}},
+			map[string]string{camv1.ConditionCapturing: "False/DeviceNotFound", camv1.ConditionMotionDetection: "True/Detecting", camv1.ConditionKeysLoaded: "True/Loaded"}},
+		{"no keys", observed{generation: 2, stats: camera.Stats{Capturing: capturing, Motion: detecting}},
+			map[string]string{camv1.ConditionCapturing: "True/Capturing", camv1.ConditionMotionDetection: "True/Detecting", camv1.ConditionKeysLoaded: "False/NoVerificationKeys"}},
+		{"suspended", observed{generation: 3, suspended: true, keysOK: true, loaded: []string{"k1"}},
+			map[string]string{camv1.ConditionCapturing: "False/Suspended"}},
 	} {
-		st := desiredStatus(camv1.CameraStatus{}, tc.o, now)
-		r := meta.FindStatusCondition(st.Conditions, camv1.ConditionReady)
-		if r == nil || r.Status != tc.ready || r.Reason != tc.readyReason || st.ObservedGeneration != tc.o.generation {
-			t.Errorf("%s: Ready %+v, observedGeneration %d", tc.name, r, st.ObservedGeneration)
-		}
-		if tc.name == "serving" && (st.Resolution != "640x480" || st.FPS != "15.0" || st.EnforcedKeyID != "k1" || st.LastFrameTime == nil) {
-			t.Errorf("serving: %+v", st)
-		}
-		if tc.name == "source failing" {
-			if c := meta.FindStatusCondition(st.Conditions, ConditionCapturing); c == nil || c.Reason != "DeviceNotFound" {
-				t.Errorf("Capturing %+v", c)
+		st := desiredStatus(stored, tc.o, now)
+		got := map[string]string{}
+		for _, c := range st.Conditions {
+			got[c.Type] = string(c.Status) + "/" + c.Reason
+			if c.ObservedGeneration != tc.o.generation {
+				t.Errorf("%s: %s observes generation %d, want %d", tc.name, c.Type, c.ObservedGeneration, tc.o.generation)
 			}
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: conditions %v, want %v", tc.name, got, tc.want)
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("%s: %s is %s, want %s", tc.name, k, got[k], v)
+			}
+		}
+		if st.ObservedGeneration != 0 || st.TokenPolicy != "" {
+			t.Errorf("%s: the agent claims the controller's fields: %+v", tc.name, st)
+		}
+		if tc.name == "serving" {
+			if st.Resolution != "640x480" || st.FPS != "15.0" || st.EnforcedKeyID != "k1" || st.LastFrameTime == nil {
+				t.Errorf("serving: %+v", st)
+			}
+			if c := meta.FindStatusCondition(st.Conditions, camv1.ConditionCapturing); !c.LastTransitionTime.Time.Equal(now.Add(-time.Hour)) {
+				t.Errorf("Capturing held its status but its transition time moved to %s", c.LastTransitionTime)
+			}
+		}
+		if tc.name == "suspended" && (st.LoadedKeyIDs != nil || st.FPS != "") {
+			t.Errorf("suspended: %+v", st)
 		}
 	}
 }
@@ -46,7 +72,7 @@ func TestWriteDue(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	frame := func(d time.Duration) *metav1.Time { m := metav1.NewTime(t0.Add(d)); return &m }
 	base := camv1.CameraStatus{FPS: "15.0", LastFrameTime: frame(0), LoadedKeyIDs: []string{"k1"}, EnforcedKeyID: "k1",
-		Conditions: []metav1.Condition{{Type: camv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Succeeded"}}}
+		Conditions: []metav1.Condition{{Type: camv1.ConditionCapturing, Status: metav1.ConditionTrue, Reason: "Capturing", ObservedGeneration: 1}}}
 	with := func(f func(*camv1.CameraStatus)) camv1.CameraStatus { s := *base.DeepCopy(); f(&s); return s }
 	for _, tc := range []struct {
 		name  string
@@ -54,14 +80,15 @@ func TestWriteDue(t *testing.T) {
 		since time.Duration
 		want  bool
 	}{
-		{"nothing changed", base, time.Hour, false},
-		{"only the last frame moved, recently", with(func(s *camv1.CameraStatus) { s.LastFrameTime = frame(5 * time.Second) }), 5 * time.Second, false},
-		{"only the last frame moved, a minute on", with(func(s *camv1.CameraStatus) { s.LastFrameTime = frame(time.Minute) }), time.Minute, true},
+		{"nothing changed, a minute on", base, time.Minute, false},
+		{"nothing changed, a heartbeat on", base, heartbeatEvery, true},
+		{"frame rate and last frame moved, a minute on", with(func(s *camv1.CameraStatus) { s.LastFrameTime, s.FPS = frame(time.Minute), "14.9" }), time.Minute, false},
+		{"frame rate and last frame moved, a heartbeat on", with(func(s *camv1.CameraStatus) { s.LastFrameTime, s.FPS = frame(time.Minute), "14.9" }), heartbeatEvery, true},
 		{"a new motion event, 3 s on", with(func(s *camv1.CameraStatus) { s.MotionEvents = 1 }), 3 * time.Second, false},
 		{"a new motion event, 10 s on", with(func(s *camv1.CameraStatus) { s.MotionEvents = 1 }), 10 * time.Second, true},
 		{"a condition changed", with(func(s *camv1.CameraStatus) { s.Conditions[0].Status = metav1.ConditionFalse }), time.Second, true},
 		{"a new key loaded", with(func(s *camv1.CameraStatus) { s.LoadedKeyIDs = []string{"k1", "k2"} }), time.Second, true},
-		{"a new generation served", with(func(s *camv1.CameraStatus) { s.ObservedGeneration = 2 }), time.Second, true},
+		{"a new generation served", with(func(s *camv1.CameraStatus) { s.Conditions[0].ObservedGeneration = 2 }), time.Second, true},
 	} {
 		if got := writeDue(base, tc.next, t0, t0.Add(tc.since)); got != tc.want {
 			t.Errorf("%s: writeDue %v, want %v", tc.name, got, tc.want)
@@ -69,5 +96,8 @@ func TestWriteDue(t *testing.T) {
 	}
 	if !writeDue(camv1.CameraStatus{}, base, time.Time{}, t0) {
 		t.Error("the first status is not written")
+	}
+	if heartbeatEvery < time.Minute {
+		t.Errorf("a heartbeat every %s writes a settled camera's status more than once a minute", heartbeatEvery)
 	}
 }

@@ -53,7 +53,8 @@ type CameraSpec struct {
 	Stream StreamSpec `json:"stream,omitempty"`
 
 	// tokenPolicyRef names the TokenPolicy whose tokens this camera accepts. When unset, the
-	// controller's default policy (its --default-token-policy flag) governs the camera.
+	// controller's default governs the camera: its --default-token-policy flag names one
+	// policy as namespace/name, or, as a bare name, the namespace's own policy of that name.
 	// +optional
 	TokenPolicyRef *PolicyReference `json:"tokenPolicyRef,omitempty"`
 
@@ -264,33 +265,52 @@ type PolicyReference struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
-// CameraStatus is what the agent serving the camera observes.
+// CameraStatus is written by two hands, each owning its own fields through server-side apply,
+// so neither ever overwrites the other: the controller (field manager camfleet-controller)
+// writes tokenPolicy, observedGeneration and the Ready, PolicyResolved and NodeResolved
+// conditions; the agent serving the camera (field manager camfleet-agent) writes everything
+// else, with the Capturing, MotionDetection and KeysLoaded conditions.
 type CameraStatus struct {
-	// conditions: Ready, and Reconciling or Stalled when abnormal.
+	// conditions: Ready (the controller's summary), PolicyResolved and NodeResolved (the
+	// controller's), Capturing, MotionDetection and KeysLoaded (the agent's).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// observedGeneration is the spec generation last served successfully.
+	// observedGeneration is the spec generation the controller last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// tokenPolicy is the namespace/name of the TokenPolicy that governs the camera: its
+	// tokenPolicyRef, or the controller's default policy when that is unset.
+	// +optional
+	// +kubebuilder:validation:MaxLength=317
+	TokenPolicy string `json:"tokenPolicy,omitempty"`
+
+	// lastHeartbeatTime is when the serving agent last wrote this status. Agents write at
+	// least every 75 seconds; the controller reports AgentLost when it is older than 110.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+
 	// endpoint is the URL of the camera's API on its agent.
 	// +optional
+	// +kubebuilder:validation:MaxLength=2048
 	Endpoint string `json:"endpoint,omitempty"`
 
 	// resolution the source actually delivers, such as 640x480 (drivers may adjust the
 	// requested size).
 	// +optional
+	// +kubebuilder:validation:MaxLength=16
 	Resolution string `json:"resolution,omitempty"`
 
 	// fps is the measured frame rate, such as "14.9".
 	// +optional
+	// +kubebuilder:validation:MaxLength=16
 	FPS string `json:"fps,omitempty"`
 
-	// lastFrameTime is when the last frame was captured.
+	// lastFrameTime is when the last frame was captured, as of lastHeartbeatTime.
 	// +optional
 	LastFrameTime *metav1.Time `json:"lastFrameTime,omitempty"`
 
@@ -304,6 +324,7 @@ type CameraStatus struct {
 
 	// enforcedKeyID is the kid of the policy's active key as the agent last loaded it.
 	// +optional
+	// +kubebuilder:validation:MaxLength=128
 	EnforcedKeyID string `json:"enforcedKeyID,omitempty"`
 
 	// loadedKeyIDs are the kids of the JWKS the agent has loaded for this camera's policy. The
@@ -311,6 +332,7 @@ type CameraStatus struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=128
 	LoadedKeyIDs []string `json:"loadedKeyIDs,omitempty"`
 }
 
@@ -327,6 +349,7 @@ type CameraStatus struct {
 // +kubebuilder:printcolumn:name="FPS",type=string,JSONPath=`.status.fps`
 // +kubebuilder:printcolumn:name="Motion",type=date,JSONPath=`.status.lastMotionTime`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Policy",type=string,priority=1,JSONPath=`.status.tokenPolicy`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Camera struct {
@@ -337,7 +360,7 @@ type Camera struct {
 	// +required
 	Spec CameraSpec `json:"spec"`
 
-	// status is what the serving agent observes.
+	// status is what the controller resolves and the serving agent observes.
 	// +optional
 	Status CameraStatus `json:"status,omitempty"`
 }

@@ -74,3 +74,37 @@ const ReasonExternalIssuerLeftOut = "ExternalIssuerLeftOut"
 // ReasonForeignConfigMap: a ConfigMap under a name the policy's store needs belongs to
 // someone else; the message says which, and to delete or rename it.
 const ReasonForeignConfigMap = "ForeignConfigMap"
+
+// Conditions of a Camera. The controller owns Ready, PolicyResolved and NodeResolved; the
+// agent serving the camera owns Capturing, MotionDetection and KeysLoaded.
+const (
+	// ConditionPolicyResolved is True when the TokenPolicy governing the Camera exists.
+	ConditionPolicyResolved = "PolicyResolved"
+	// ConditionNodeResolved is True when the Node the Camera names exists.
+	ConditionNodeResolved = "NodeResolved"
+	// ConditionCapturing is True while the camera's source delivers frames.
+	ConditionCapturing = "Capturing"
+	// ConditionMotionDetection is True while motion detection runs on the frames (or is off).
+	ConditionMotionDetection = "MotionDetection"
+	// ConditionKeysLoaded is True when the agent holds verification keys for the camera's
+	// policy; without them it refuses every request.
+	ConditionKeysLoaded = "KeysLoaded"
+)
+
+// Reasons of a Camera's conditions.
+const (
+	// ReasonPolicyNotFound: the TokenPolicy the camera names, or the default, does not exist.
+	ReasonPolicyNotFound = "PolicyNotFound"
+	// ReasonNoPolicy: the camera names no TokenPolicy and the controller has no default.
+	ReasonNoPolicy = "NoPolicy"
+	// ReasonNodeNotFound: no Node of the camera's spec.nodeName exists.
+	ReasonNodeNotFound = "NodeNotFound"
+	// ReasonWaitingForAgent: no agent has reported on the camera yet.
+	ReasonWaitingForAgent = "WaitingForAgent"
+	// ReasonAgentLost: the agent's heartbeat in status is older than the bound.
+	ReasonAgentLost = "AgentLost"
+	// ReasonNoFrames: the agent is alive but the camera's frames have stopped.
+	ReasonNoFrames = "NoFrames"
+	// ReasonNoVerificationKeys: the agent holds no keys for the camera's policy.
+	ReasonNoVerificationKeys = "NoVerificationKeys"
+)

@@ -133,7 +133,7 @@ func TestServedCRDs(t *testing.T) {
 		short   string
 		columns []string
 	}{
-		"cameras":       {"cam", []string{"Node", "Source", "Resolution", "FPS", "Motion", "Ready", "Message", "Age"}},
+		"cameras":       {"cam", []string{"Node", "Source", "Resolution", "FPS", "Motion", "Ready", "Policy", "Message", "Age"}},
 		"tokenpolicies": {"tp", []string{"Algorithm", "Active Key", "Last Rotation", "Next Rotation", "Agents", "Ready", "Message", "Age"}},
 		"accesstokens":  {"atok", []string{"Policy", "Subject", "Expires", "Ready", "Message", "Age"}},
 	}

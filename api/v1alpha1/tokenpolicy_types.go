@@ -319,6 +319,18 @@ type KeyStatus struct {
 	// removeAfter is when the key leaves the JWKS, once every token it signed has expired.
 	// +optional
 	RemoveAfter *metav1.Time `json:"removeAfter,omitempty"`
+	// agents, on the pending and the active key, is how many of the agents serving the
+	// policy's cameras have loaded the key, out of how many, such as 3/3.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Agents string `json:"agents,omitempty"`
+	// laggingNodes, on the pending and the active key, names the nodes whose agent has not
+	// loaded the key yet, sorted; at most 16 are named, and agents counts them all.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	LaggingNodes []string `json:"laggingNodes,omitempty"`
 }
 
 // TokenPolicyStatus is the state of a policy's keys and of the agents enforcing it.

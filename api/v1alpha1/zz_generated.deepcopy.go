@@ -249,6 +249,10 @@ func (in *CameraStatus) DeepCopyInto(out *CameraStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.LastHeartbeatTime != nil {
+		in, out := &in.LastHeartbeatTime, &out.LastHeartbeatTime
+		*out = (*in).DeepCopy()
+	}
 	if in.LastFrameTime != nil {
 		in, out := &in.LastFrameTime, &out.LastFrameTime
 		*out = (*in).DeepCopy()
@@ -354,6 +358,11 @@ func (in *KeyStatus) DeepCopyInto(out *KeyStatus) {
 	if in.RemoveAfter != nil {
 		in, out := &in.RemoveAfter, &out.RemoveAfter
 		*out = (*in).DeepCopy()
+	}
+	if in.LaggingNodes != nil {
+		in, out := &in.LaggingNodes, &out.LaggingNodes
+		*out = make([]string, len(*in))
+		copy(*out, *in)
 	}
 }
 

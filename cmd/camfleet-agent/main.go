@@ -37,7 +37,7 @@ func main() {
 	listen := fs.String("listen-address", ":8090", "address the agent's HTTP API binds to")
 	advertise := fs.String("advertise-url", "", "base URL clients reach this agent at, written to each Camera's status.endpoint (default: http(s)://$NODE_IP or the host name, and the listen port)")
 	tokenService := fs.String("token-service-url", "", "URL of the controller's token service, where /api/login and /api/refresh are forwarded")
-	defaultPolicy := fs.String("default-token-policy", "", "namespace/name of the TokenPolicy governing Cameras that name none (the controller's --default-token-policy)")
+	defaultPolicy := fs.String("default-token-policy", "", "TokenPolicy governing Cameras that name none, as namespace/name, or a name for the policy of that name in each Camera's namespace (the controller's --default-token-policy)")
 	stateDir := fs.String("state-dir", "/var/lib/camfleet", "directory keeping the last verification material loaded, for control-plane outages")
 	tlsCert := fs.String("tls-cert-file", "", "serve HTTPS with this certificate (PEM); needs --tls-key-file")
 	tlsKey := fs.String("tls-key-file", "", "private key of --tls-cert-file (PEM)")

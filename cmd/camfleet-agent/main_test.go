@@ -22,7 +22,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{}, 2, "--node-name (or $NODE_NAME) is required"},
 		{[]string{"--node-name", "pi", "--tls-cert-file", "x.pem"}, 2, "--tls-cert-file and --tls-key-file go together"},
-		{[]string{"--node-name", "pi", "--default-token-policy", "home"}, 2, "want namespace/name"},
+		{[]string{"--node-name", "pi", "--default-token-policy", "a/b/c"}, 2, "want namespace/name"},
 		{[]string{"--node-name", "pi", "--listen-address", "nowhere"}, 2, "--listen-address"},
 	} {
 		cmd := exec.Command(bin, tc.args...)

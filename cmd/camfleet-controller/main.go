@@ -32,7 +32,7 @@ func main() {
 	leaderNamespace := fs.String("leader-election-namespace", "", "namespace of the leader election Lease; the pod's namespace when unset")
 	tokenServiceAddr := fs.String("token-service-bind-address", ":8082", "address the token service (login, refresh, JWKS, discovery) binds to; empty turns it off")
 	tokenServiceURL := fs.String("token-service-url", "", "external URL of the token service, the base of every policy's default issuer")
-	defaultPolicy := fs.String("default-token-policy", "", "namespace/name of the TokenPolicy that governs Cameras naming none")
+	defaultPolicy := fs.String("default-token-policy", "", "TokenPolicy that governs Cameras naming none: namespace/name, or a name for the policy of that name in each Camera's own namespace")
 	watchNamespaces := fs.String("watch-namespaces", "", "comma-separated namespaces to reconcile and serve tokens for; empty is every namespace")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)

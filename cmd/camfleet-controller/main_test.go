@@ -100,7 +100,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"--version"}, 0, name + " v0.0.0-dev", ""},
 		{[]string{"--help"}, 0, "-leader-elect", ""},
 		{[]string{"--help"}, 0, "-token-service-bind-address", ""},
-		{[]string{"--default-token-policy", "nonamespace"}, 2, "", name + ": --default-token-policy \"nonamespace\": want namespace/name\n"},
+		{[]string{"--default-token-policy", "/nonamespace"}, 2, "", name + ": --default-token-policy \"/nonamespace\": want namespace/name, or a name for each namespace's policy of that name\n"},
 		{[]string{"--help"}, 0, "-watch-namespaces", ""},
 		{[]string{"--watch-namespaces", "cams,-bad-"}, 2, "", ""},
 		{[]string{"--watch-namespaces", "cams", "--default-token-policy", "home/default"}, 2, "", name + ": --default-token-policy home/default: namespace \"home\" is not in --watch-namespaces\n"},

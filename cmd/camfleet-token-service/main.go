@@ -8,6 +8,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -39,6 +40,10 @@ func main() {
 	cli.Parse(fs, "camfleet-token-service serves logins, refreshes and the JWKS of camfleet's TokenPolicies.", os.Args[1:])
 
 	defPolicy, namespaces, err := cli.Scope(*defaultPolicy, *watchNamespaces)
+	if err == nil && defPolicy.Name != "" && defPolicy.Namespace == "" {
+		// A login names no camera, so a per-namespace default cannot answer it.
+		err = fmt.Errorf("--default-token-policy %q: want namespace/name", *defaultPolicy)
+	}
 	if err != nil {
 		cli.Fail(name, err)
 	}

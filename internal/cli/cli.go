@@ -45,14 +45,19 @@ func Fail(name string, err error) {
 	os.Exit(2)
 }
 
-// ParsePolicy reads a "namespace/name" flag value naming a TokenPolicy; empty is none.
+// ParsePolicy reads a --default-token-policy style flag: "namespace/name" for one policy
+// governing every Camera that names none, or a bare "name" for the policy of that name in each
+// Camera's own namespace (the namespace's default). Empty means no default.
 func ParsePolicy(flagName, s string) (types.NamespacedName, error) {
 	if s == "" {
 		return types.NamespacedName{}, nil
 	}
 	ns, n, ok := strings.Cut(s, "/")
-	if !ok || ns == "" || n == "" || strings.Contains(n, "/") {
-		return types.NamespacedName{}, fmt.Errorf("--%s %q: want namespace/name", flagName, s)
+	if !ok {
+		ns, n = "", s
+	}
+	if (ok && ns == "") || n == "" || strings.Contains(n, "/") {
+		return types.NamespacedName{}, fmt.Errorf("--%s %q: want namespace/name, or a name for each namespace's policy of that name", flagName, s)
 	}
 	return types.NamespacedName{Namespace: ns, Name: n}, nil
 }

@@ -33,7 +33,8 @@ func ParseNamespaces(flagName, s string) ([]string, error) {
 // PolicyIsWatched checks that a policy flag names a policy the binary can see: with
 // --watch-namespaces, the policy's namespace must be one of them.
 func PolicyIsWatched(flagName string, p types.NamespacedName, namespaces []string) error {
-	if p.Name == "" || len(namespaces) == 0 || slices.Contains(namespaces, p.Namespace) {
+	// A bare name is each watched namespace's own policy: inside the scope by construction.
+	if p.Name == "" || p.Namespace == "" || len(namespaces) == 0 || slices.Contains(namespaces, p.Namespace) {
 		return nil
 	}
 	return fmt.Errorf("--%s %s: namespace %q is not in --watch-namespaces", flagName, p, p.Namespace)

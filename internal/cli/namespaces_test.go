@@ -38,6 +38,7 @@ func TestPolicyIsWatched(t *testing.T) {
 		{home, []string{"garden", "cams"}, true},
 		{home, []string{"garden"}, false},
 		{types.NamespacedName{}, []string{"garden"}, true},
+		{types.NamespacedName{Name: "home"}, []string{"garden"}, true},
 	} {
 		if err := PolicyIsWatched("default-token-policy", tc.policy, tc.namespaces); (err == nil) != tc.ok {
 			t.Errorf("PolicyIsWatched(%s, %q) = %v, want ok %v", tc.policy, tc.namespaces, err, tc.ok)
@@ -54,8 +55,9 @@ func TestScope(t *testing.T) {
 	}{
 		{"", "", types.NamespacedName{}, nil, false},
 		{"cams/home", "cams,garden", types.NamespacedName{Namespace: "cams", Name: "home"}, []string{"cams", "garden"}, false},
-		{"cams/home", "garden", types.NamespacedName{}, nil, true}, // the default outside the watched namespaces
-		{"home", "", types.NamespacedName{}, nil, true},            // not namespace/name
+		{"cams/home", "garden", types.NamespacedName{}, nil, true},                        // the default outside the watched namespaces
+		{"home", "garden", types.NamespacedName{Name: "home"}, []string{"garden"}, false}, // each namespace's own
+		{"a/b/c", "", types.NamespacedName{}, nil, true},                                  // not namespace/name
 		{"", "Cams", types.NamespacedName{}, nil, true},
 	} {
 		p, ns, err := Scope(tc.policy, tc.namespaces)
@@ -72,5 +74,25 @@ func TestNamespaceCaches(t *testing.T) {
 	m := NamespaceCaches([]string{"cams", "garden"})
 	if _, ok := m["cams"]; !ok || len(m) != 2 {
 		t.Errorf("two namespaces: %v", m)
+	}
+}
+
+func TestParsePolicy(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want types.NamespacedName
+		bad  bool
+	}{
+		{"", types.NamespacedName{}, false},
+		{"cams/home", types.NamespacedName{Namespace: "cams", Name: "home"}, false},
+		{"home", types.NamespacedName{Name: "home"}, false},
+		{"/home", types.NamespacedName{}, true},
+		{"cams/", types.NamespacedName{}, true},
+		{"a/b/c", types.NamespacedName{}, true},
+	} {
+		got, err := ParsePolicy("default-token-policy", tc.in)
+		if (err != nil) != tc.bad || got != tc.want {
+			t.Errorf("ParsePolicy(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.bad)
+		}
 	}
 }

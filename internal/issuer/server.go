@@ -117,7 +117,9 @@ func (s *Server) withPolicy(h policyHandler) http.HandlerFunc {
 
 func (s *Server) withDefault(h policyHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.DefaultPolicy.Name == "" {
+		// A namespace-relative default (a bare name) names a policy per Camera namespace; a
+		// login that names no camera cannot pick one.
+		if s.DefaultPolicy.Name == "" || s.DefaultPolicy.Namespace == "" {
 			fail(w, http.StatusNotFound, "no default token policy is configured; use /policies/{namespace}/{name}/")
 			return
 		}

@@ -39,6 +39,9 @@ type Key struct {
 	Activates time.Time
 	// Retires is when the key stopped signing; zero unless Retiring.
 	Retires time.Time
+	// Requested marks a pending key made for a camfleet.io/rotate request without revoke: it
+	// signs as soon as every agent holds it, without waiting for the active key's period.
+	Requested bool
 
 	signer crypto.Signer
 }

@@ -22,6 +22,14 @@ func (s *Set) AddPending(k *Key, p Params, now time.Time) {
 	s.Add(k)
 }
 
+// AddRequested adds a key made for a rotate request: it replaces any pending key and is due at
+// once, so it signs as soon as the agents hold it (see Activation).
+func (s *Set) AddRequested(k *Key, now time.Time) {
+	s.Keys = slices.DeleteFunc(s.Keys, func(o *Key) bool { return o.State == camv1.KeyPending })
+	k.State, k.Activates, k.Requested = camv1.KeyPending, now.Truncate(time.Second), true
+	s.Add(k)
+}
+
 // AddActive adds a key that signs at once: a new policy, a lost active key, or an emergency
 // rotation. Pending keys are dropped (they never signed); the previous active key retires, or
 // with revoke every previous key is removed at once.
@@ -45,7 +53,7 @@ func (s *Set) Activate(pending *Key, now time.Time) {
 			o.State, o.Retires = camv1.KeyRetiring, now
 		}
 	}
-	pending.State, pending.Activates = camv1.KeyActive, now
+	pending.State, pending.Activates, pending.Requested = camv1.KeyActive, now, false
 }
 
 // Prune removes the retiring keys whose tokens have all expired, and returns them.

@@ -43,6 +43,7 @@ type Decision struct {
 // Decisions about new keys.
 const (
 	ReasonEmergencyRotation = "EmergencyRotation"
+	ReasonRotationRequested = "RotationRequested"
 	ReasonNoActiveKey       = "NoActiveKey"
 	ReasonAlgorithmChanged  = "AlgorithmChanged"
 	ReasonRotationDue       = "RotationDue"
@@ -55,7 +56,7 @@ type newKeyCheck func(set *Set, p Params, now time.Time) (d Decision, needed, im
 // NewKey decides whether a new key must be generated now, and whether it signs at once. The
 // first check that fires wins; the order puts what the user asked for first.
 func NewKey(set *Set, p Params, now time.Time) (Decision, bool, bool) {
-	for _, check := range []newKeyCheck{emergencyRequested, noActiveKey, algorithmChanged, rotationDue} {
+	for _, check := range []newKeyCheck{rotationRequested, noActiveKey, algorithmChanged, rotationDue} {
 		if d, needed, immediate := check(set, p, now); needed {
 			return d, true, immediate
 		}
@@ -63,15 +64,18 @@ func NewKey(set *Set, p Params, now time.Time) (Decision, bool, bool) {
 	return Decision{}, false, false
 }
 
-func emergencyRequested(set *Set, p Params, _ time.Time) (Decision, bool, bool) {
+// rotationRequested acts on a new camfleet.io/rotate value. With revoke it is an emergency:
+// the old keys may be in a thief's hands, so the new key signs at once and nothing waits for
+// the fleet. Without, the new key is published and signs as soon as every agent holds it (see
+// Activation), so no node that has not caught up refuses its tokens.
+func rotationRequested(set *Set, p Params, _ time.Time) (Decision, bool, bool) {
 	if p.RotateRequest == "" || p.RotateRequest == set.RotateRequest {
 		return Decision{}, false, false
 	}
-	what := "previous keys stay published until their tokens expire"
 	if p.Revoke {
-		what = "previous keys are removed from the JWKS at once, so their tokens stop working"
+		return Decision{ReasonEmergencyRotation, fmt.Sprintf("rotation requested (%s=%s) with revoke: a new key signs at once; previous keys are removed from the JWKS at once, so their tokens stop working", camv1.AnnotationRotate, safeID(p.RotateRequest))}, true, true
 	}
-	return Decision{ReasonEmergencyRotation, fmt.Sprintf("rotation requested (%s=%s): a new key signs at once; %s", camv1.AnnotationRotate, safeID(p.RotateRequest), what)}, true, true
+	return Decision{ReasonRotationRequested, fmt.Sprintf("rotation requested (%s=%s): a new key is published and signs once every agent has loaded it, or after %s; previous keys stay published until their tokens expire", camv1.AnnotationRotate, safeID(p.RotateRequest), p.MaxActivationWait)}, true, false
 }
 
 // noActiveKey covers a new policy and a Secret that lost its active key. A pending key that
@@ -126,11 +130,14 @@ func Activation(pending, active *Key, p Params, agents Agents, now time.Time) (d
 	if pending.Published.IsZero() {
 		return Decision{ReasonNotPublished, fmt.Sprintf("key %s is not published yet", pending.ID)}, false, time.Time{}
 	}
-	published := pending.Published.Add(p.PublishAhead)
-	if now.Before(published) {
-		return Decision{ReasonPublishing, fmt.Sprintf("key %s is published and signs from %s", pending.ID, published.UTC().Format(time.RFC3339))}, false, published
+	// publishAhead stands in for the agents' reports: a requested key that every reporting
+	// agent already holds need not wait for it.
+	if !pending.Requested || agents.Total == 0 {
+		if published := pending.Published.Add(p.PublishAhead); now.Before(published) {
+			return Decision{ReasonPublishing, fmt.Sprintf("key %s is published and signs from %s", pending.ID, published.UTC().Format(time.RFC3339))}, false, published
+		}
 	}
-	if active != nil && active.Algorithm == p.Algorithm && pending.Algorithm == p.Algorithm {
+	if !pending.Requested && active != nil && active.Algorithm == p.Algorithm && pending.Algorithm == p.Algorithm {
 		if due := active.Activates.Add(p.Period); now.Before(due) {
 			return Decision{ReasonNotDue, fmt.Sprintf("key %s signs from %s", pending.ID, due.UTC().Format(time.RFC3339))}, false, due
 		}

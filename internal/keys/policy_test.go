@@ -50,9 +50,11 @@ func TestNewKey(t *testing.T) {
 		{"algorithm changed, successor of the new algorithm pending", func(t *testing.T) *Set {
 			return &Set{Keys: []*Key{active(t), key(t, camv1.AlgorithmES256, camv1.KeyPending, t0, t0.Add(time.Hour), time.Time{})}}
 		}, func(p Params) Params { p.Algorithm = camv1.AlgorithmES256; return p }, t0.Add(time.Minute), "", false},
-		{"new rotate annotation", func(t *testing.T) *Set { return &Set{Keys: []*Key{active(t)}} }, func(p Params) Params { p.RotateRequest = "1"; return p }, t0.Add(time.Minute), ReasonEmergencyRotation, true},
+		{"new rotate annotation waits for the fleet", func(t *testing.T) *Set { return &Set{Keys: []*Key{active(t)}} }, func(p Params) Params { p.RotateRequest = "1"; return p }, t0.Add(time.Minute), ReasonRotationRequested, false},
+		{"new rotate annotation with revoke signs at once", func(t *testing.T) *Set { return &Set{Keys: []*Key{active(t)}} }, func(p Params) Params { p.RotateRequest = "1"; p.Revoke = true; return p }, t0.Add(time.Minute), ReasonEmergencyRotation, true},
 		{"rotate annotation already acted on", func(t *testing.T) *Set { return &Set{Keys: []*Key{active(t)}, RotateRequest: "1"} }, func(p Params) Params { p.RotateRequest = "1"; return p }, t0.Add(time.Minute), "", false},
-		{"emergency wins over a due rotation", func(t *testing.T) *Set { return &Set{Keys: []*Key{active(t)}} }, func(p Params) Params { p.RotateRequest = "2"; return p }, t0.Add(9 * time.Hour), ReasonEmergencyRotation, true},
+		{"emergency wins over a due rotation", func(t *testing.T) *Set { return &Set{Keys: []*Key{active(t)}} }, func(p Params) Params { p.RotateRequest = "2"; p.Revoke = true; return p }, t0.Add(9 * time.Hour), ReasonEmergencyRotation, true},
+		{"a request wins over a due rotation", func(t *testing.T) *Set { return &Set{Keys: []*Key{active(t)}} }, func(p Params) Params { p.RotateRequest = "2"; return p }, t0.Add(9 * time.Hour), ReasonRotationRequested, false},
 		{"active key lost, pending published long enough takes over", func(t *testing.T) *Set {
 			return &Set{Keys: []*Key{key(t, camv1.AlgorithmEdDSA, camv1.KeyPending, t0, t0.Add(time.Hour), time.Time{})}}
 		}, nil, t0.Add(time.Hour), "", false},
@@ -80,6 +82,8 @@ func TestNewKey(t *testing.T) {
 	}
 }
 
+func requested(k *Key) *Key { k.Requested = true; return k }
+
 func TestActivation(t *testing.T) {
 	active := func(t *testing.T, alg camv1.SigningAlgorithm) *Key {
 		return key(t, alg, camv1.KeyActive, t0, t0, time.Time{})
@@ -106,6 +110,11 @@ func TestActivation(t *testing.T) {
 		{"many laggers are summarised", key(t, camv1.AlgorithmEdDSA, camv1.KeyPending, pub, t0.Add(10*time.Hour), time.Time{}), active(t, camv1.AlgorithmEdDSA), Agents{Total: 9, Lagging: []string{"a", "b", "c", "d", "e", "f", "g"}}, t0.Add(10 * time.Hour), ReasonWaitingForAgents, false, pub.Add(2 * time.Hour), "a, b, c, d, e and 2 more"},
 		{"algorithm change skips the period", key(t, camv1.AlgorithmES256, camv1.KeyPending, t0.Add(time.Hour), t0.Add(2*time.Hour), time.Time{}), active(t, camv1.AlgorithmEdDSA), Agents{}, t0.Add(2 * time.Hour), ReasonActivated, true, time.Time{}, "now signs"},
 		{"no active key", key(t, camv1.AlgorithmEdDSA, camv1.KeyPending, t0, t0.Add(time.Hour), time.Time{}), nil, Agents{}, t0.Add(time.Hour), ReasonActivated, true, time.Time{}, "now signs"},
+		{"requested, every agent holds it: no publishAhead, no period", requested(key(t, camv1.AlgorithmEdDSA, camv1.KeyPending, t0.Add(time.Hour), t0.Add(time.Hour), time.Time{})), active(t, camv1.AlgorithmEdDSA), Agents{Total: 2}, t0.Add(time.Hour + time.Second), ReasonActivated, true, time.Time{}, "now signs"},
+		{"requested, an agent lags", requested(key(t, camv1.AlgorithmEdDSA, camv1.KeyPending, t0.Add(time.Hour), t0.Add(time.Hour), time.Time{})), active(t, camv1.AlgorithmEdDSA), Agents{Total: 2, Lagging: []string{"pi-2"}}, t0.Add(time.Hour + time.Minute), ReasonWaitingForAgents, false, t0.Add(3 * time.Hour), "1 of 2 agents to load it: pi-2"},
+		{"requested, an agent lags past the maximum wait", requested(key(t, camv1.AlgorithmEdDSA, camv1.KeyPending, t0.Add(time.Hour), t0.Add(time.Hour), time.Time{})), active(t, camv1.AlgorithmEdDSA), Agents{Total: 2, Lagging: []string{"pi-2"}}, t0.Add(3 * time.Hour), ReasonAgentsLagging, true, time.Time{}, "pi-2"},
+		{"requested, no agents: publishAhead", requested(key(t, camv1.AlgorithmEdDSA, camv1.KeyPending, t0.Add(time.Hour), t0.Add(time.Hour), time.Time{})), active(t, camv1.AlgorithmEdDSA), Agents{}, t0.Add(time.Hour + time.Minute), ReasonPublishing, false, t0.Add(2 * time.Hour), "signs from"},
+		{"requested, no agents, published long enough", requested(key(t, camv1.AlgorithmEdDSA, camv1.KeyPending, t0.Add(time.Hour), t0.Add(time.Hour), time.Time{})), active(t, camv1.AlgorithmEdDSA), Agents{}, t0.Add(2 * time.Hour), ReasonActivated, true, time.Time{}, "now signs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,6 +90,7 @@ type keyMetadata struct {
 	Published *time.Time             `json:"published,omitempty"`
 	Activates *time.Time             `json:"activates,omitempty"`
 	Retires   *time.Time             `json:"retires,omitempty"`
+	Requested bool                   `json:"requested,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -116,6 +117,7 @@ func (s *Set) Encode() (map[string][]byte, error) {
 		rec.Keys = append(rec.Keys, keyMetadata{
 			ID: k.ID, Algorithm: k.Algorithm, State: k.State, Created: k.Created.UTC(),
 			Published: timePtr(k.Published), Activates: timePtr(k.Activates), Retires: timePtr(k.Retires),
+			Requested: k.Requested,
 		})
 		der, err := x509.MarshalPKCS8PrivateKey(k.signer)
 		if err != nil {
@@ -213,7 +215,7 @@ func decodeKey(m keyMetadata, pemBytes []byte) (*Key, error) {
 	}
 	return &Key{
 		ID: m.ID, Algorithm: m.Algorithm, State: m.State, Created: m.Created.UTC(),
-		Published: timeOf(m.Published), Activates: timeOf(m.Activates), Retires: timeOf(m.Retires),
+		Published: timeOf(m.Published), Activates: timeOf(m.Activates), Retires: timeOf(m.Retires), Requested: m.Requested,
 		signer: signer,
 	}, nil
 }

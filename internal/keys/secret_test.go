@@ -32,6 +32,11 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		set.AddPending(k, params(), t0)
 	}
 	set.Keys[0].State, set.Keys[0].Published = camv1.KeyActive, t0
+	k, err := Generate(camv1.AlgorithmEdDSA, 0, rand.Reader, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.AddRequested(k, t0)
 	data, err := set.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +51,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 	for i, k := range got.Keys {
 		w := set.Keys[i]
-		if k.ID != w.ID || k.State != w.State || !k.Published.Equal(w.Published) || !k.Activates.Equal(w.Activates) || k.Algorithm != w.Algorithm {
+		if k.ID != w.ID || k.State != w.State || !k.Published.Equal(w.Published) || !k.Activates.Equal(w.Activates) || k.Algorithm != w.Algorithm || k.Requested != w.Requested {
 			t.Errorf("key %d: %+v, want %+v", i, k, w)
 		}
 	}

@@ -79,10 +79,15 @@ func OwnedLabels(policy string) map[string]string {
 }
 
 // GoverningPolicy is the TokenPolicy whose tokens a Camera accepts: its tokenPolicyRef (in
-// the Camera's namespace unless it names another), else def.
+// the Camera's namespace unless it names another), else def: one policy for every Camera,
+// or, when def has no namespace, the policy of that name in the Camera's own namespace.
 func GoverningPolicy(cam *camv1.Camera, def types.NamespacedName) types.NamespacedName {
 	ref := cam.Spec.TokenPolicyRef
 	if ref == nil {
+		if def.Name != "" && def.Namespace == "" {
+			// A bare default names each namespace's own policy of that name.
+			def.Namespace = cam.Namespace
+		}
 		return def
 	}
 	ns := ref.Namespace

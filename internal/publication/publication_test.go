@@ -27,6 +27,14 @@ func TestGoverningPolicy(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
+	cam := &camv1.Camera{}
+	cam.Namespace = "cams"
+	if got := GoverningPolicy(cam, types.NamespacedName{Name: "home"}); got != (types.NamespacedName{Namespace: "cams", Name: "home"}) {
+		t.Errorf("a bare default: %v, want the camera namespace's own policy of that name", got)
+	}
+	if got := GoverningPolicy(cam, types.NamespacedName{}); got.Name != "" {
+		t.Errorf("no default: %v", got)
+	}
 }
 
 func TestFromStatus(t *testing.T) {
