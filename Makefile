@@ -34,6 +34,10 @@ manifests: tools-controller-gen ## Generate CRDs (config/crd/bases) and RBAC (co
 	cp config/rbac/role.yaml charts/camfleet/files/role.yaml
 	cp config/rbac/token-service/role.yaml charts/camfleet/files/token-service-role.yaml
 	cp config/admission/agent-node-fence.yaml charts/camfleet/files/agent-node-fence.yaml
+	cp config/rbac/agent/role.yaml charts/camfleet/files/agent-role.yaml
+	@# kubectl apply -k config/default installs what helm install does: rendered from the chart.
+	$$(hack/tools.sh helm) template camfleet charts/camfleet --namespace camfleet-system --kube-version 1.37.2 --skip-tests \
+		| sed -e '/^# Source: /d' -e 's/^\(    helm.sh\/chart\|    app.kubernetes.io\/managed-by\).*//' | sed '/^$$/d' > config/default/camfleet.yaml
 
 .PHONY: verify
 verify: generate manifests ## Fail if generated code differs from what is committed.

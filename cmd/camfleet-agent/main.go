@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,9 +43,16 @@ func main() {
 	tlsCert := fs.String("tls-cert-file", "", "serve HTTPS with this certificate (PEM); needs --tls-key-file")
 	tlsKey := fs.String("tls-key-file", "", "private key of --tls-cert-file (PEM)")
 	pprofAddr := fs.String("pprof-address", "", "serve Go's /debug/pprof profiles on this address, such as 127.0.0.1:6060 (off when empty; never expose it beyond the node)")
+	prepare := fs.String("prepare-state-dir", "", "create --state-dir owned by this uid:gid, such as 65532:65532, and exit: run as root in an init container, so the agent itself runs as that non-root user on a hostPath state directory")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	cli.Parse(fs, "camfleet-agent serves a node's cameras behind tokens.", os.Args[1:])
+	if *prepare != "" {
+		if err := prepareStateDir(*stateDir, *prepare); err != nil {
+			cli.Fail(name, err)
+		}
+		return
+	}
 
 	if *nodeName == "" {
 		cli.Fail(name, errors.New("--node-name (or $NODE_NAME) is required"))
@@ -148,4 +156,26 @@ func advertiseURL(flagValue, listen string, tls bool) (string, error) {
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// prepareStateDir creates dir if needed and gives it (not its contents: a state file written
+// before belongs to the agent already) to owner, "uid:gid".
+func prepareStateDir(dir, owner string) error {
+	u, g, ok := strings.Cut(owner, ":")
+	uid, errU := strconv.Atoi(u)
+	gid, errG := strconv.Atoi(g)
+	if !ok || errU != nil || errG != nil || uid < 0 || gid < 0 {
+		return fmt.Errorf("--prepare-state-dir %q: want uid:gid, such as 65532:65532", owner)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create the state directory: %w", err)
+	}
+	// Mode first, while root still owns it: then CAP_CHOWN is the one capability needed.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("restrict the state directory %s: %w", dir, err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return fmt.Errorf("give the state directory %s to %s: %w", dir, owner, err)
+	}
+	return nil
 }

@@ -35,9 +35,18 @@ func main() {
 	url := fs.String("token-service-url", "", "external URL of the token service, the base of every policy's default issuer")
 	defaultPolicy := fs.String("default-token-policy", "", "namespace/name of the TokenPolicy that /api/login and /api/refresh answer for")
 	watchNamespaces := fs.String("watch-namespaces", "", "comma-separated namespaces whose TokenPolicies are served; empty is every namespace")
+	probe := fs.String("probe", "", "GET this URL, exit 0 if it answers 200 and 1 otherwise, and do nothing else (the chart's helm test, in an image without curl)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	cli.Parse(fs, "camfleet-token-service serves logins, refreshes and the JWKS of camfleet's TokenPolicies.", os.Args[1:])
+	if *probe != "" {
+		if err := cli.Probe(*probe); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s answers 200\n", *probe)
+		return
+	}
 
 	defPolicy, namespaces, err := cli.Scope(*defaultPolicy, *watchNamespaces)
 	if err == nil && defPolicy.Name != "" && defPolicy.Namespace == "" {

@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -60,4 +62,20 @@ func ParsePolicy(flagName, s string) (types.NamespacedName, error) {
 		return types.NamespacedName{}, fmt.Errorf("--%s %q: want namespace/name, or a name for each namespace's policy of that name", flagName, s)
 	}
 	return types.NamespacedName{Namespace: ns, Name: n}, nil
+}
+
+// Probe GETs url and says why it is not a 200: the helm test of a chart whose images hold no
+// curl.
+func Probe(url string) error {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe %s: answered %s", url, resp.Status)
+	}
+	return nil
 }

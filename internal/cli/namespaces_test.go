@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -94,5 +97,20 @@ func TestParsePolicy(t *testing.T) {
 		if (err != nil) != tc.bad || got != tc.want {
 			t.Errorf("ParsePolicy(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.bad)
 		}
+	}
+}
+
+func TestProbe(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.Error(w, "no", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	if err := Probe(srv.URL + "/healthz"); err != nil {
+		t.Errorf("a 200 fails the probe: %v", err)
+	}
+	if err := Probe(srv.URL + "/other"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("a 503 passes the probe: %v", err)
 	}
 }

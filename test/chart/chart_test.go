@@ -182,9 +182,11 @@ func TestChartRendersWhatTheCodeDeclares(t *testing.T) {
 	}
 
 	// watchNamespaces: Roles in each namespace, nothing cluster-wide, and both binaries confined.
+	// The agent alone keeps its cluster-wide role: it serves its node's Cameras of every
+	// namespace and reads only camfleet.io objects, never a Secret or a ConfigMap.
 	docs = render(t, "--set", "watchNamespaces={cams,garden}")
 	for _, d := range docs {
-		if d.Kind == "ClusterRole" || d.Kind == "ClusterRoleBinding" {
+		if (d.Kind == "ClusterRole" || d.Kind == "ClusterRoleBinding") && d.Metadata.Name != "camfleet-agent" {
 			t.Errorf("watchNamespaces still renders %s %s", d.Kind, d.Metadata.Name)
 		}
 	}
@@ -264,7 +266,14 @@ func checkAccess(t *testing.T, user string, cases []access) {
 func TestChartInstalls(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t)
-	helm(t, "install", "cf", "charts/camfleet", "-n", ns)
+	notes := helm(t, "install", "cf", "charts/camfleet", "-n", ns)
+	if !strings.Contains(notes, "kubectl label node <node> camfleet.io/camera-node=true") {
+		t.Errorf("the install's notes do not say how to label camera nodes:\n%s", notes)
+	}
+	var ds appsv1.DaemonSet
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "camfleet-agent"}, &ds); err != nil {
+		t.Fatalf("the chart's agent DaemonSet is not in the cluster: %v", err)
+	}
 	for _, name := range []string{"camfleet-controller", "camfleet-token-service"} {
 		var deploy appsv1.Deployment
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &deploy); err != nil {
@@ -289,6 +298,21 @@ func TestChartInstalls(t *testing.T) {
 		{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", false},
 		{"update", "coordination.k8s.io", "leases", ns, "", true},
 		{"update", "coordination.k8s.io", "leases", "default", "", false},
+	})
+	checkAccess(t, "system:serviceaccount:"+ns+":camfleet-agent", []access{
+		{"list", "camfleet.io", "cameras", "", "", true},
+		{"watch", "camfleet.io", "tokenpolicies", "", "", true},
+		{"patch", "camfleet.io", "cameras/status", "default", "porch", true},
+		{"create", "events.k8s.io", "events", "default", "", true},
+		// Never signing material or anything it does not serve.
+		{"get", "", "secrets", "default", "home-signing-keys", false},
+		{"list", "", "secrets", "", "", false},
+		{"get", "", "configmaps", "default", "home-jwks", false},
+		{"list", "", "configmaps", "", "", false},
+		{"update", "camfleet.io", "cameras", "default", "porch", false},
+		{"patch", "camfleet.io", "tokenpolicies/status", "default", "home", false},
+		{"create", "camfleet.io", "cameras", "default", "", false},
+		{"list", "", "pods", "", "", false},
 	})
 	checkAccess(t, "system:serviceaccount:"+ns+":camfleet-token-service", []access{
 		// What its caches need: TokenPolicies and the Secrets holding signing keys and

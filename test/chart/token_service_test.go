@@ -79,8 +79,9 @@ func kubeconfigAs(t *testing.T, user string) string {
 // Secret outside its namespace and every write to a Secret.
 func TestTokenServiceRunsUnderItsOwnIdentity(t *testing.T) {
 	release, watched, other := env.Namespace(t), env.Namespace(t), env.Namespace(t)
-	// The node fence is cluster-scoped and TestChartInstalls installed it already.
-	helm(t, "install", "cf", "charts/camfleet", "-n", release, "--set", "watchNamespaces={"+watched+"}", "--set", "agent.nodeFence.enabled=false")
+	// The node fence and the agent's roles are cluster-scoped and TestChartInstalls installed
+	// them already.
+	helm(t, "install", "cf", "charts/camfleet", "-n", release, "--set", "watchNamespaces={"+watched+"}", "--set", "agent.nodeFence.enabled=false", "--set", "agent.enabled=false")
 	settledPolicy(t, watched, "watched-pass")
 	settledPolicy(t, other, "other-pass")
 	sa := "system:serviceaccount:" + release + ":camfleet-token-service"

@@ -80,3 +80,13 @@ subjects:
     namespace: {{ $root.Release.Namespace }}
 {{- end }}
 {{- end -}}
+
+{{- define "camfleet.agent.selector" -}}
+app.kubernetes.io/name: camfleet
+app.kubernetes.io/component: agent
+{{- end -}}
+
+{{/* camfleet.tokenServiceInClusterURL is where agents forward logins: the Service. */}}
+{{- define "camfleet.tokenServiceInClusterURL" -}}
+http://{{ include "camfleet.tokenService.name" . }}.{{ .Release.Namespace }}.svc:{{ .Values.tokenService.service.port }}
+{{- end -}}
