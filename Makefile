@@ -55,7 +55,7 @@ lint: tools-golangci-lint ## gofmt, go vet and golangci-lint (pinned; .golangci.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: build
-build: ## Build every binary (controller, token service, agent, motion tool) into bin/.
+build: ## Build every binary (controller, token service, agent, motion tool, kubectl plugin) into bin/.
 	go build -o bin/ ./cmd/...
 
 ##@ Test
