@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -21,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/camerastatus"
 	"github.com/camfleet/camfleet/internal/publication"
 )
 
@@ -106,26 +105,11 @@ func (r *CameraReconciler) applyStatus(ctx context.Context, cam *camv1.Camera, f
 	if equalConditions(was, owned) && cam.Status.ObservedGeneration == st.ObservedGeneration && cam.Status.TokenPolicy == st.TokenPolicy {
 		return nil
 	}
-	raw, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("encode status of camera %s: %w", client.ObjectKeyFromObject(cam), err)
-	}
-	var status map[string]any
-	if err := json.Unmarshal(raw, &status); err != nil {
-		return fmt.Errorf("encode status of camera %s: %w", client.ObjectKeyFromObject(cam), err)
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
-	u.SetGroupVersionKind(camv1.GroupVersion.WithKind("Camera"))
-	u.SetNamespace(cam.Namespace)
-	u.SetName(cam.Name)
-	err = r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), fieldOwner, client.ForceOwnership)
+	err := camerastatus.Apply(ctx, r.Client, client.ObjectKeyFromObject(cam), st, camerastatus.Controller)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("apply status of camera %s: %w", client.ObjectKeyFromObject(cam), err)
-	}
-	return nil
+	return err
 }
 
 // equalConditions compares condition lists as they would be stored.

@@ -10,43 +10,21 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/camerastatus"
 	"github.com/camfleet/camfleet/internal/testkit"
 )
 
-// ensureNodes makes sure Node objects of these names exist; Nodes are cluster-wide, so they
-// outlive the test and other tests may share them.
-func ensureNodes(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		node := &corev1.Node{}
-		node.Name = n
-		if err := env.Client.Create(context.Background(), node); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-}
-
-// agentReport applies a Camera's agent-owned status as the agent does: server-side apply as
-// field manager camfleet-agent, with only the agent's fields.
+// agentReport applies a Camera's agent-owned status as the agent does.
 func agentReport(t *testing.T, key types.NamespacedName, st camv1.CameraStatus) {
 	t.Helper()
-	raw, _ := json.Marshal(st)
-	var status map[string]any
-	_ = json.Unmarshal(raw, &status)
-	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
-	u.SetGroupVersionKind(camv1.GroupVersion.WithKind("Camera"))
-	u.SetNamespace(key.Namespace)
-	u.SetName(key.Name)
-	if err := env.Client.Status().Apply(context.Background(), client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("camfleet-agent"), client.ForceOwnership); err != nil {
+	if err := camerastatus.Apply(context.Background(), env.Client, key, st, camerastatus.Agent); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -101,7 +79,7 @@ func TestCameraReadyFollowsTheAgent(t *testing.T) {
 	ctx := context.Background()
 	r := &CameraReconciler{Client: env.Client, Recorder: h.events, Clock: h.clock}
 	h.policy("home", camv1.AlgorithmEdDSA)
-	ensureNodes(t, "pi-c1")
+	env.Nodes(t, "pi-c1")
 	cam := &camv1.Camera{Spec: camv1.CameraSpec{NodeName: "pi-c1", TokenPolicyRef: &camv1.PolicyReference{Name: "home"},
 		Source: camv1.CameraSource{Type: camv1.SourceTestPattern, TestPattern: &camv1.TestPatternSource{}}}}
 	cam.Name, cam.Namespace = "porch", h.ns
@@ -266,7 +244,7 @@ func TestCameraControllerWatchesNodesAndPolicies(t *testing.T) {
 	await(gate, camv1.ConditionNodeResolved, "False/"+camv1.ReasonNodeNotFound)
 	await(shed, camv1.ConditionPolicyResolved, "False/"+camv1.ReasonPolicyNotFound)
 
-	ensureNodes(t, node)
+	env.Nodes(t, node)
 	t.Cleanup(func() { _ = env.Client.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}) })
 	await(gate, camv1.ConditionNodeResolved, "True/Found")
 	await(shed, camv1.ConditionNodeResolved, "True/Found")

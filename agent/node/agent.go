@@ -41,6 +41,7 @@ import (
 	"github.com/camfleet/camfleet/agent/camera"
 	"github.com/camfleet/camfleet/agent/keyring"
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/camerastatus"
 	"github.com/camfleet/camfleet/internal/publication"
 	"github.com/camfleet/camfleet/internal/scheme"
 )
@@ -410,7 +411,7 @@ func (a *Agent) suspended(ctx context.Context, cam *camv1.Camera) {
 	}
 	hb := metav1.NewTime(now.Truncate(time.Second))
 	next.LastHeartbeatTime = &hb
-	if err := a.applyStatus(ctx, client.ObjectKeyFromObject(cam), next); client.IgnoreNotFound(err) != nil {
+	if err := camerastatus.Apply(ctx, a.client, client.ObjectKeyFromObject(cam), next, camerastatus.Agent); client.IgnoreNotFound(err) != nil {
 		a.opts.Log.Error(err, "Cannot write the status of a suspended camera", "camera", client.ObjectKeyFromObject(cam).String())
 	}
 }

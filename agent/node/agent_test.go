@@ -55,19 +55,6 @@ func startController(t *testing.T, ns string) {
 	run(t, mgr.Start)
 }
 
-// nodes makes sure Node objects of these names exist, as the kubelets of camera nodes would
-// keep them. Nodes are cluster-wide and outlive the test: other tests use the same names.
-func nodes(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		node := &corev1.Node{}
-		node.Name = n
-		if err := env.Client.Create(context.Background(), node); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-}
-
 // run starts a component until the test ends, or until the stop it returns is called.
 func run(t *testing.T, start func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -252,7 +239,7 @@ func TestTwoAgentsEnforceRotationAndRevocation(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	nodes(t, "pi-a", "pi-b")
+	env.Nodes(t, "pi-a", "pi-b")
 	for _, c := range []*camv1.Camera{testCamera(ns, "cam-a", "pi-a"), testCamera(ns, "cam-b", "pi-b")} {
 		if err := env.Client.Create(ctx, c); err != nil {
 			t.Fatal(err)
@@ -372,7 +359,7 @@ func TestMotionReachesTheCamera(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	nodes(t, "pi-m")
+	env.Nodes(t, "pi-m")
 	c := testCamera(ns, "yard", "pi-m")
 	c.Spec.Source.FPS = 10
 	c.Spec.Source.TestPattern = &camv1.TestPatternSource{MotionEvery: &metav1.Duration{Duration: 2 * time.Second}, MotionDuration: &metav1.Duration{Duration: time.Second}, ObjectPerMille: 200}

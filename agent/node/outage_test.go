@@ -128,7 +128,7 @@ func TestAgentEnforcesTheStateFileThroughAnOutage(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	nodes(t, "pi-o")
+	env.Nodes(t, "pi-o")
 	if err := env.Client.Create(ctx, testCamera(ns, "porch", "pi-o")); err != nil {
 		t.Fatal(err)
 	}

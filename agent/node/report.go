@@ -2,16 +2,14 @@ package node
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/camerastatus"
 )
 
 // statusTick is how often the agent looks at its cameras for status worth writing; looking
@@ -71,7 +69,7 @@ func (a *Agent) report(ctx context.Context, key types.NamespacedName) error {
 	}
 	hb := metav1.NewTime(now.Truncate(time.Second))
 	next.LastHeartbeatTime = &hb
-	if err := a.applyStatus(ctx, key, next); err != nil {
+	if err := camerastatus.Apply(ctx, a.client, key, next, camerastatus.Agent); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	a.opts.Metrics.statusWrite()
@@ -80,32 +78,6 @@ func (a *Agent) report(ctx context.Context, key types.NamespacedName) error {
 		r.lastStatus, r.lastWrite = next, now
 	}
 	a.mu.Unlock()
-	return nil
-}
-
-// fieldManager owns the agent's part of every Camera's status. One name for every agent: a
-// camera moved to another node is taken over whole by its new agent.
-const fieldManager = "camfleet-agent"
-
-// applyStatus writes the agent's part of a Camera's status by server-side apply: the fields
-// in st, and only those, become the agent's, and the controller's fields and conditions are
-// left as they are.
-func (a *Agent) applyStatus(ctx context.Context, key types.NamespacedName, st camv1.CameraStatus) error {
-	raw, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("encode status of camera %s: %w", key, err)
-	}
-	var status map[string]any
-	if err := json.Unmarshal(raw, &status); err != nil {
-		return fmt.Errorf("encode status of camera %s: %w", key, err)
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
-	u.SetGroupVersionKind(camv1.GroupVersion.WithKind("Camera"))
-	u.SetNamespace(key.Namespace)
-	u.SetName(key.Name)
-	if err := a.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply status of camera %s: %w", key, err)
-	}
 	return nil
 }
 

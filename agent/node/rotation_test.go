@@ -33,7 +33,7 @@ func TestRotationWaitsForEveryAgent(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	nodes(t, "pi-a", "pi-b")
+	env.Nodes(t, "pi-a", "pi-b")
 	for _, c := range []*camv1.Camera{testCamera(ns, "cam-a", "pi-a"), testCamera(ns, "cam-b", "pi-b")} {
 		if err := env.Client.Create(ctx, c); err != nil {
 			t.Fatal(err)

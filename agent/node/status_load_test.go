@@ -31,7 +31,7 @@ func TestSettledCameraWritesStatusLessThanOnceAMinute(t *testing.T) {
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	nodes(t, "pi-s")
+	env.Nodes(t, "pi-s")
 	c := testCamera(ns, "still", "pi-s")
 	c.Spec.Motion.Enabled = ptr.To(false) // motion counts are news, not steady state
 	if err := env.Client.Create(ctx, c); err != nil {

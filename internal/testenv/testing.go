@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -45,6 +46,20 @@ func (e *Env) Namespace(t testing.TB) string {
 		}
 	})
 	return ns
+}
+
+// Nodes makes sure Node objects of these names exist, as the kubelets of camera nodes would
+// keep them: the controller reports a Camera whose node does not exist as NodeNotFound. Nodes
+// are cluster-wide and outlive the test; other tests may share the names.
+func (e *Env) Nodes(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		node := &corev1.Node{}
+		node.Name = n
+		if err := e.Client.Create(context.Background(), node); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Dump logs every camfleet object, owned Secret name, ConfigMap and Event in a namespace.
