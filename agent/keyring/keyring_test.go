@@ -22,7 +22,7 @@ const iss = "https://tokens.test/policies/cams/home"
 
 var key = types.NamespacedName{Namespace: "cams", Name: "home"}
 
-func jwks(t *testing.T, keys ...token.SigningKey) string {
+func jwks(t testing.TB, keys ...token.SigningKey) string {
 	t.Helper()
 	var pubs []token.PublicKey
 	for _, k := range keys {
