@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash -o pipefail
 CONTROLLER_GEN ?= $(shell hack/tools.sh --print-controller-gen)
 ENVTEST_ASSETS ?= $(shell hack/tools.sh --print-assets)
 GOLANGCI_LINT ?= $(shell hack/tools.sh --print-golangci-lint)
-GO_TEST_FLAGS ?= -count=1
+GO_TEST_FLAGS ?= -count=1 -timeout 30m
 GENERATE_PATHS := ./api/...;./controllers/...
 
 .PHONY: all
@@ -57,6 +57,10 @@ lint: tools-golangci-lint ## gofmt, go vet and golangci-lint (pinned; .golangci.
 .PHONY: build
 build: ## Build every binary (controller, token service, agent, motion tool, kubectl plugin) into bin/.
 	go build -o bin/ ./cmd/...
+
+.PHONY: images
+images: deps ## Build the controller, token service and agent images for linux/amd64 and linux/arm64 into bin/images (OCI archives for `k3s ctr images import`; docs/images.md). VERSION=... sets the tag.
+	hack/images.sh
 
 ##@ Test
 
