@@ -65,7 +65,7 @@ images: deps ## Build the controller, token service and agent images for linux/a
 ##@ Test
 
 .PHONY: tools
-tools: ## Build the pinned test tools (kube-apiserver, etcd, kubectl, controller-gen, helm, golangci-lint, npm jose) and fetch the VM kernel for test/vivid into the cache.
+tools: ## Build the pinned test tools (kube-apiserver, etcd, kubectl, kube-scheduler, kube-controller-manager, KWOK, controller-gen, helm, golangci-lint, npm jose) and fetch the VM kernel for test/vivid into the cache.
 	hack/tools.sh all
 	hack/jose.sh >/dev/null
 	hack/vm.sh >/dev/null

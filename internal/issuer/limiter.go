@@ -153,9 +153,11 @@ func (l *limiter) reserve(policy, user, addr string) (wait time.Duration, refund
 	return 0, func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		t := l.clock.Now()
+		// Cancelled as of the moment it was made: x/time/rate ignores a cancellation dated
+		// after the reservation took effect, and with a real clock the password check always
+		// takes some time, so the refund would never happen.
 		for _, r := range rs {
-			r.CancelAt(t)
+			r.CancelAt(now)
 		}
 	}
 }

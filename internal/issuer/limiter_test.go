@@ -179,3 +179,19 @@ func TestIPv6AddressesShareTheirPrefixLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestSuccessfulLoginsAreRefundedAfterThePasswordCheck: the refund comes after a bcrypt
+// comparison, so the clock has moved on; successful logins must still cost nothing. Found by
+// the fleet test: with a real clock the sixth login within the refill window got 429.
+func TestSuccessfulLoginsAreRefundedAfterThePasswordCheck(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+	l := newLimiter(clk)
+	for i := range 5 * userBurst {
+		wait, refund := l.reserve("ns/home", "alice", "192.0.2.7")
+		if wait > 0 {
+			t.Fatalf("login %d of alice is refused for %s although every earlier one succeeded", i, wait)
+		}
+		clk.Step(80 * time.Millisecond) // the password check
+		refund()
+	}
+}
