@@ -102,7 +102,7 @@ func (r *CameraReconciler) applyStatus(ctx context.Context, cam *camv1.Camera, f
 	if f.policy.Name != "" {
 		st.TokenPolicy = f.policy.String()
 	}
-	if equalConditions(was, owned) && cam.Status.ObservedGeneration == st.ObservedGeneration && cam.Status.TokenPolicy == st.TokenPolicy {
+	if camerastatus.SameConditions(was, owned) && cam.Status.ObservedGeneration == st.ObservedGeneration && cam.Status.TokenPolicy == st.TokenPolicy {
 		return nil
 	}
 	err := camerastatus.Apply(ctx, r.Client, client.ObjectKeyFromObject(cam), st, camerastatus.Controller)
@@ -110,20 +110,6 @@ func (r *CameraReconciler) applyStatus(ctx context.Context, cam *camv1.Camera, f
 		return nil
 	}
 	return err
-}
-
-// equalConditions compares condition lists as they would be stored.
-func equalConditions(a, b []metav1.Condition) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, c := range a {
-		o := meta.FindStatusCondition(b, c.Type)
-		if o == nil || o.Status != c.Status || o.Reason != c.Reason || o.Message != c.Message || o.ObservedGeneration != c.ObservedGeneration || !o.LastTransitionTime.Equal(&c.LastTransitionTime) {
-			return false
-		}
-	}
-	return true
 }
 
 // announce emits an Event when the camera's Ready changes reason: a Warning when it stops

@@ -54,15 +54,7 @@ func startManager(t *testing.T, ns string, o Options) (*prometheus.Registry, ctr
 	if err := Setup(mgr, reg, o); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	testkit.Run(t, mgr.Start)
 	return reg, mgr
 }
 

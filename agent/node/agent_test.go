@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,25 +51,7 @@ func startController(t *testing.T, ns string) {
 	if err := controllers.Setup(mgr, prometheus.NewRegistry(), controllers.Options{TokenServiceURL: "https://tokens.test", Clock: clock.RealClock{}}); err != nil {
 		t.Fatal(err)
 	}
-	run(t, mgr.Start)
-}
-
-// run starts a component until the test ends, or until the stop it returns is called.
-func run(t *testing.T, start func(context.Context) error) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- start(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("stopped with %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	testkit.Run(t, mgr.Start)
 }
 
 // agentIdentity grants a user the agent's generated ClusterRole and returns a config that
@@ -141,7 +122,7 @@ func startAgentWith(t *testing.T, ns, node string, o Options) nodeAgent {
 	srv.Config.Handler = s.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	stop := run(t, a.Start)
+	stop := testkit.Run(t, a.Start)
 	return nodeAgent{agent: a, url: url, stop: func() { stop(); srv.Close() }}
 }
 

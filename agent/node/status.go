@@ -11,6 +11,7 @@ import (
 
 	"github.com/camfleet/camfleet/agent/camera"
 	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/camerastatus"
 )
 
 // agentConditions are the condition types the agent owns on a Camera; Ready and the
@@ -91,7 +92,7 @@ func desiredStatus(cur camv1.CameraStatus, o observed, now time.Time) camv1.Came
 // when: at once for what matters to people and to key rotation, motion counts at most every
 // eventEvery, and a heartbeat every heartbeatEvery even when nothing changed.
 func writeDue(last, next camv1.CameraStatus, lastWrite, now time.Time) bool {
-	if lastWrite.IsZero() || !sameConditions(last.Conditions, next.Conditions) ||
+	if lastWrite.IsZero() || !camerastatus.SameConditions(last.Conditions, next.Conditions) ||
 		!slices.Equal(last.LoadedKeyIDs, next.LoadedKeyIDs) || last.EnforcedKeyID != next.EnforcedKeyID ||
 		last.Endpoint != next.Endpoint || last.Resolution != next.Resolution {
 		return true
@@ -101,17 +102,4 @@ func writeDue(last, next camv1.CameraStatus, lastWrite, now time.Time) bool {
 		return true
 	}
 	return since >= heartbeatEvery
-}
-
-func sameConditions(a, b []metav1.Condition) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, c := range a {
-		o := meta.FindStatusCondition(b, c.Type)
-		if o == nil || o.Status != c.Status || o.Reason != c.Reason || o.Message != c.Message || o.ObservedGeneration != c.ObservedGeneration {
-			return false
-		}
-	}
-	return true
 }

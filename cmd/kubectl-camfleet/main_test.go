@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -213,7 +212,7 @@ func startController(t *testing.T, ns, tokenService string) {
 	if err := mgr.Add(issuer.Service{Addr: strings.TrimPrefix(tokenService, "http://"), Server: svc}); err != nil {
 		t.Fatal(err)
 	}
-	runUntilCleanup(t, mgr.Start)
+	testkit.Run(t, mgr.Start)
 }
 
 // startAgent runs a real agent for a node, its HTTP API on a real listener.
@@ -228,26 +227,8 @@ func startAgent(t *testing.T, nodeName string) *testAgent {
 	s := &api.Server{Cameras: a, Keys: a.Keys, Clock: clock.RealClock{}, Log: testr.New(t), Ready: a.Ready}
 	srv.Config.Handler = s.Handler()
 	srv.Start()
-	stop := runUntilCleanup(t, a.Start)
+	stop := testkit.Run(t, a.Start)
 	return &testAgent{url: url, stop: func() { srv.Close(); stop() }}
-}
-
-// run starts a component until the test ends, or until the stop it returns is called.
-func runUntilCleanup(t *testing.T, start func(context.Context) error) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- start(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("stopped with %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // result is what a run of the plugin printed and how it exited.

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,4 +46,20 @@ func Apply(ctx context.Context, c client.Client, key types.NamespacedName, st ca
 		return fmt.Errorf("apply status of camera %s as %s: %w", key, owner, err)
 	}
 	return nil
+}
+
+// SameConditions says whether two condition lists would tell a reader the same: the same
+// types with the same status, reason, message and observed generation. Transition times are
+// left out: they move only with a status, which is compared.
+func SameConditions(a, b []metav1.Condition) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, c := range a {
+		o := meta.FindStatusCondition(b, c.Type)
+		if o == nil || o.Status != c.Status || o.Reason != c.Reason || o.Message != c.Message || o.ObservedGeneration != c.ObservedGeneration {
+			return false
+		}
+	}
+	return true
 }
