@@ -87,6 +87,11 @@ test: deps tools lint ## Run every test: unit, against a real API server, and th
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) go test $(GO_TEST_FLAGS) ./...
 	hack/demo.sh --smoke
 
+.PHONY: bench
+bench: deps ## Run every benchmark (docs/benchmarks.md): Go benchmarks per hot path, fan-out, token checks, the agent against Debian motion, the 50/200/1000-node fleet simulation; writes docs/bench/results.json, the tables and the figures. PARTS="fleet token" runs some.
+	hack/tools.sh envtest >/dev/null
+	hack/bench.sh
+
 ##@ Run
 
 .PHONY: demo

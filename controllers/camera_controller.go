@@ -135,7 +135,8 @@ func (r *CameraReconciler) announce(cam *camv1.Camera, before, after *metav1.Con
 }
 
 // SetupWithManager registers the reconciler: it watches Cameras (the agent's reports among
-// them), the TokenPolicies that govern them and Nodes, as metadata only.
+// them), and the TokenPolicies that govern them and Nodes (as metadata only) coming and going,
+// which is all it reads of them.
 func (r *CameraReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &camv1.Camera{}, cameraNodeField, func(o client.Object) []string {
 		if cam, ok := o.(*camv1.Camera); ok {
@@ -150,8 +151,8 @@ func (r *CameraReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	node.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Node"))
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&camv1.Camera{}).
-		Watches(&camv1.TokenPolicy{}, handler.EnqueueRequestsFromMapFunc(r.camerasOfPolicy)).
-		Watches(node, handler.EnqueueRequestsFromMapFunc(r.camerasOfNode), builder.OnlyMetadata).
+		Watches(&camv1.TokenPolicy{}, handler.EnqueueRequestsFromMapFunc(r.camerasOfPolicy), builder.WithPredicates(comesOrGoes)).
+		Watches(node, handler.EnqueueRequestsFromMapFunc(r.camerasOfNode), builder.OnlyMetadata, builder.WithPredicates(comesOrGoes)).
 		Named("camera").
 		Complete(r)
 }

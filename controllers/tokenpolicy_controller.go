@@ -282,7 +282,7 @@ const cameraPolicyField = ".governingPolicy"
 
 // SetupWithManager registers the reconciler and the Camera index it reads: it watches its
 // policies, the Secrets and ConfigMaps they own (a hand edit or deletion is healed at once),
-// and the Cameras whose agents report the keys they hold.
+// and the Cameras whose agents report the keys they hold (those reports only, not heartbeats).
 func (r *TokenPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		// Behind the manager's label-filtered cache only the API server can tell an absent
@@ -303,7 +303,7 @@ func (r *TokenPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&camv1.TokenPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ConfigMap{}).
-		Watches(&camv1.Camera{}, handler.EnqueueRequestsFromMapFunc(r.policyOfCamera)).
+		Watches(&camv1.Camera{}, handler.EnqueueRequestsFromMapFunc(r.policyOfCamera), builder.WithPredicates(agentReportChanged)).
 		Named("tokenpolicy").
 		Complete(r)
 }

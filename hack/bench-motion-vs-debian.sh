@@ -4,34 +4,53 @@
 # the full rate), camfleet-motion (the bare motion engine) and the whole camfleet-agent
 # (capture, motion on every frame, events, status, and one MJPEG stream client attached), all
 # reading the same 640x480 30 fps MJPEG stream over HTTP on loopback. The agent's target is
-# half of motion's CPU per frame with a stream client, like for like. It runs on two streams: a plain
-# synthetic scene, and a textured, noisy one whose frames are about 90 KB like a real camera's.
-# Each process's utime+stime is read from /proc/<pid>/stat at the start and end of the same
-# interval; the frames each was sent come from the stream server's per-client counters.
-# Then it reports the agent's resident memory with three VGA cameras and ten stream clients.
+# half of motion's CPU per frame with a stream client, like for like. It runs on two streams
+# from hack/mjpegserve: a plain synthetic scene, and a textured, noisy one whose frames are
+# about 90 KB like a real camera's. Each process's utime+stime is read from /proc/<pid>/stat at
+# the start and end of the same interval; the frames each was sent come from the stream
+# server's per-client counters. RUNS runs, the two streams interleaved; ratios are against
+# motion in the same run, given as min/median/max over the runs.
 #
-#   hack/bench-motion-vs-debian.sh            # DURATION=20 WARMUP=5 by default
-#   DURATION=60 hack/bench-motion-vs-debian.sh
+# It also checks that every detector finds the stream's scripted motion and nothing else: each
+# 10 s loop is 5 s of an empty scene, then 5 s of a block crossing it; every detector's event
+# gap is 2 s, so each crossing is its own event. The server records when each client was sent
+# each phase; each detector's event start times (motion's on_event_start hook, the agent's
+# events API, camfleet-motion's printed start frames) are placed on that timeline: an event in
+# a moving phase (or up to 1 s after it) is found motion, one later in a still phase is false.
+# Then it reports the agent's peak resident memory with three VGA cameras and ten stream clients.
+#
+# hack/motionbench prints each run and writes the results as part "motion" (tables, targets,
+# the motion-cpu.svg plot's data) into $BENCH_OUT for `make bench`.
+#
+#   hack/bench-motion-vs-debian.sh               # RUNS=3 DURATION=30 WARMUP=5: about 6 minutes
+#   RUNS=1 DURATION=5 WARMUP=2 hack/bench-motion-vs-debian.sh   # a quick look
+#   BENCH_OUT=/tmp/bench hack/bench-motion-vs-debian.sh          # results elsewhere (default bin/bench)
 #   STREAM_CLIENT=0 hack/bench-motion-vs-debian.sh   # the agent without its stream client
 #   AGENT_ENV=GOMAXPROCS=1 AGENT_FLAGS="--pprof-address 127.0.0.1:6060" ...   # agent knobs
+#   KEEP=1 hack/bench-motion-vs-debian.sh        # keep the working directory (logs, raw figures)
 #
 # Needs: go, curl, motion (hack/apt.sh) and the test control plane (hack/tools.sh). Everything
 # listens on 127.0.0.1 and every process is killed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-20}
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-30} # whole 10 s loops, so still and moving frames weigh as in the clip
 WARMUP=${WARMUP:-5}
+BENCH_OUT=${BENCH_OUT:-bin/bench}
+# The stream's script of motion, and an event gap short enough that the detectors end each
+# event well inside the still phase (motion's event_gap is whole seconds).
+LOOP=10 STILL=5 GAP=2 FPS=30
 command -v motion >/dev/null || { echo "motion not found: run hack/apt.sh" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl not found" >&2; exit 1; }
-limit=$((2 * (DURATION + WARMUP) + 300))
+limit=$((RUNS * 2 * (DURATION + WARMUP + 60) + DURATION + WARMUP + 400))
 
 work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  if [[ ${KEEP:-0} == 1 ]]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 die() { echo "bench: $*" >&2; exit 1; }
@@ -40,17 +59,30 @@ wait_for() { # SECONDS WHAT CMD...
   until "$@" >/dev/null 2>&1; do ((SECONDS < deadline)) || die "timed out waiting for $what"; sleep 0.5; done
 }
 
-echo "==> building camfleet-motion, the agent, the controller and the stream server" >&2
+echo "==> building camfleet-motion, the agent, the controller, the stream server and motionbench" >&2
 assets=$(hack/tools.sh envtest)
 export KUBEBUILDER_ASSETS=$assets
-go build -o "$work/" ./cmd/camfleet-motion ./cmd/camfleet-agent ./cmd/camfleet-controller ./hack/mjpegserve ./hack/localcluster
+go build -o "$work/" ./cmd/camfleet-motion ./cmd/camfleet-agent ./cmd/camfleet-controller ./hack/mjpegserve ./hack/localcluster ./hack/motionbench
 kubectl=("$assets/kubectl" --kubeconfig "$work/kubeconfig")
-(sleep "$limit"; kill "${pids[@]}" 2>/dev/null) &
+main_pid=$$
+(sleep "$limit"; echo "bench: over ${limit}s, stopping" >&2; kill "$main_pid" 2>/dev/null) &
 pids+=($!)
 
-echo "==> starting a control plane, the controller and an agent" >&2
+echo "==> rendering the streams, starting a control plane, the controller and an agent" >&2
+declare -A base
+for scene in plain textured; do
+  "$work/mjpegserve" -listen 127.0.0.1:0 -fps "$FPS" -width 640 -height 480 -seconds "$LOOP" -still "$STILL" -scene "$scene" \
+    >"$work/serve-$scene.out" 2>"$work/serve-$scene.err" &
+  pids+=($!)
+done
 "$work/localcluster" --kubeconfig "$work/kubeconfig" >"$work/cluster.log" 2>&1 &
 pids+=($!)
+for scene in plain textured; do
+  url=
+  for _ in $(seq 240); do url=$(head -n1 "$work/serve-$scene.out" 2>/dev/null || true); [[ -n $url ]] && break; sleep 0.5; done
+  [[ -n $url ]] || die "stream server did not start: $(cat "$work/serve-$scene.err")"
+  base[$scene]=${url%/stream.mjpeg}
+done
 wait_for 120 "the control plane" grep -q '^ready' "$work/cluster.log"
 "${kubectl[@]}" create namespace bench >/dev/null
 # No kubelet registers this machine: its Node is made by hand, or cameras are NodeNotFound.
@@ -77,104 +109,118 @@ metadata: {name: $1}
 spec:
   nodeName: bench-node
   tokenPolicyRef: {name: home}
-  source: {type: MJPEGURL, mjpegURL: "$2", width: 640, height: 480, fps: 30}
-  motion: {eventGap: 10s}
+  source: {type: MJPEGURL, mjpegURL: "$2", width: 640, height: 480, fps: $FPS}
+  motion: {eventGap: ${GAP}s}
   stream: {maxClients: 20}
 EOF2
 }
-# watch NAME: one stream client on a camera, reading and discarding.
-watch() { curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:18190/api/cameras/bench/$1/stream.mjpeg" & pids+=($!); }
+# watch NAME: one stream client on a camera, reading and discarding; its pid in watch_pid.
+watch() {
+  curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:18190/api/cameras/bench/$1/stream.mjpeg" &
+  watch_pid=$!
+  pids+=("$watch_pid")
+}
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-hz=$(getconf CLK_TCK)
+now() { date +%s.%N; }
+# frames SCENE CLIENT: the frames the scene's server has sent that client.
+frames() { curl -fsS "${base[$1]}/stats" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+printf '#!/bin/sh\n# on_event_start: note when motion started an event.\ndate +%%s.%%N >>"$1"\n' >"$work/hook.sh"
+chmod +x "$work/hook.sh"
 
-printf '%-10s %-22s %8s %8s %10s %14s %10s %12s\n' scene process frames fps cpu-ms cpu-ms/frame vs-motion vs-m+stream
-for scene in plain textured; do
-  "$work/mjpegserve" -listen 127.0.0.1:0 -fps 30 -width 640 -height 480 -scene "$scene" >"$work/serve.out" 2>"$work/serve.err" &
-  serve_pid=$!
-  pids+=("$serve_pid")
-  url=
-  for _ in $(seq 240); do url=$(head -n1 "$work/serve.out" 2>/dev/null || true); [[ -n $url ]] && break; sleep 0.5; done
-  [[ -n $url ]] || die "stream server did not start: $(cat "$work/serve.err")"
-  base=${url%/stream.mjpeg}
-  frames() { curl -fsS "$base/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
-  # motion_conf NAME STREAMPORT: a motion configuration reading the stream as client NAME,
-  # serving its own MJPEG stream on STREAMPORT (0: none).
+# measure SCENE RUN: one run on one stream, its raw figures into $work/runs/SCENE-RUN.
+measure() {
+  local scene=$1 n=$2 dir="$work/runs/$1-$2" url="${base[$1]}/stream.mjpeg"
+  mkdir -p "$dir"
+  # motion_conf NAME STREAMPORT: a motion configuration reading the stream as client NAME-RUN,
+  # serving its own MJPEG stream on STREAMPORT (0: none), noting each event's start.
   motion_conf() {
     mkdir -p "$work/target-$1"
     cat >"$work/$1.conf" <<EOF2
 daemon off
 setup_mode off
-log_file $work/$1-$scene.log
+log_file $dir/$1.log
 log_level 6
 target_dir $work/target-$1
 pid_file $work/$1.pid
-netcam_url $url?client=$1
+netcam_url $url?client=$1-$n
 width 640
 height 480
-framerate 30
+framerate $FPS
 threshold 1500
-event_gap 10
+event_gap $GAP
+on_event_start $work/hook.sh $dir/events-$1.txt
 picture_output off
 movie_output off
 snapshot_interval 0
 webcontrol_port 0
 stream_port $2
 stream_localhost on
-stream_maxrate 30
+stream_maxrate $FPS
 stream_quality 80
 stream_auth_method 0
 EOF2
   }
   motion_conf motion 0
   motion_conf motionstream 18191
-  motion -n -c "$work/motion.conf" >"$work/motion.out" 2>&1 &
-  motion_pid=$!
+  motion -n -c "$work/motion.conf" >"$dir/motion.out" 2>&1 &
+  local motion_pid=$!
   pids+=("$motion_pid")
-  motion -n -c "$work/motionstream.conf" >"$work/motionstream.out" 2>&1 &
-  ms_pid=$!
+  motion -n -c "$work/motionstream.conf" >"$dir/motionstream.out" 2>&1 &
+  local ms_pid=$!
   pids+=("$ms_pid")
   curl -sS --retry 30 --retry-delay 1 --retry-connrefused -o /dev/null http://127.0.0.1:18191/ 2>/dev/null &
   pids+=($!)
-  "$work/camfleet-motion" --print events --event-gap 10 "$url?client=camfleet" >"$work/camfleet-$scene.out" 2>"$work/camfleet.err" &
-  cm_pid=$!
+  "$work/camfleet-motion" --print events --event-gap $((GAP * FPS)) "$url?client=camfleet-$n" >"$dir/camfleet.out" 2>"$dir/camfleet.err" &
+  local cm_pid=$!
   pids+=("$cm_pid")
-  camera cam "$url?client=agent"
+  camera cam "$url?client=agent-$n"
   wait_for 60 "the agent's camera" "${kubectl[@]}" wait -n bench camera/cam --for=condition=Ready --timeout=1s
+  watch_pid=
   [[ ${STREAM_CLIENT:-1} == 0 ]] || watch cam
+  local m c a s
   for _ in $(seq 60); do
-    m=$(frames motion); c=$(frames camfleet); a=$(frames agent); s2=$(frames motionstream)
-    [[ ${m:-0} -gt 0 && ${c:-0} -gt 0 && ${a:-0} -gt 0 && ${s2:-0} -gt 0 ]] && break
+    m=$(frames "$scene" "motion-$n"); c=$(frames "$scene" "camfleet-$n"); a=$(frames "$scene" "agent-$n"); s=$(frames "$scene" "motionstream-$n")
+    [[ ${m:-0} -gt 0 && ${c:-0} -gt 0 && ${a:-0} -gt 0 && ${s:-0} -gt 0 ]] && break
     sleep 0.5
   done
-  [[ ${m:-0} -gt 0 && ${c:-0} -gt 0 && ${a:-0} -gt 0 ]] || die "clients did not connect (see $work)"
+  [[ ${m:-0} -gt 0 && ${c:-0} -gt 0 && ${a:-0} -gt 0 && ${s:-0} -gt 0 ]] || die "clients did not connect (see $work)"
   sleep "$WARMUP"
-  m0=$(frames motion); c0=$(frames camfleet); a0=$(frames agent); s0=$(frames motionstream)
-  tm0=$(ticks "$motion_pid"); tc0=$(ticks "$cm_pid"); ta0=$(ticks "$agent_pid"); ts0=$(ticks "$ms_pid")
+  local -A f0 t0
+  local key agent_end
+  declare -A pidof=([motion]=$motion_pid [motionstream]=$ms_pid [camfleet]=$cm_pid [agent]=$agent_pid)
+  local f1 t1 start end
+  start=$(now)
+  for key in motion motionstream camfleet agent; do f0[$key]=$(frames "$scene" "$key-$n"); t0[$key]=$(ticks "${pidof[$key]}"); done
   sleep "$DURATION"
-  m1=$(frames motion); c1=$(frames camfleet); a1=$(frames agent); s1=$(frames motionstream)
-  tm1=$(ticks "$motion_pid"); tc1=$(ticks "$cm_pid"); ta1=$(ticks "$agent_pid"); ts1=$(ticks "$ms_pid")
-  events_agent=$(curl -fsS -H "Authorization: Bearer $token" http://127.0.0.1:18190/api/cameras/bench/cam/events | grep -o '"id":' | wc -l)
+  : >"$dir/cpu.tsv"
+  for key in motion motionstream camfleet agent; do
+    f1=$(frames "$scene" "$key-$n"); t1=$(ticks "${pidof[$key]}")
+    printf '%s\t%d\t%d\n' "$key" $((${f1:-0} - ${f0[$key]:-0})) $((t1 - ${t0[$key]})) >>"$dir/cpu.tsv"
+  done
+  end=$(now)
+  # Stop the detectors (camfleet-motion prints its open event on SIGTERM), then read the
+  # agent's events and note when, so that its timeline is cut there.
   kill "$cm_pid" "$motion_pid" "$ms_pid" 2>/dev/null || true
   wait "$cm_pid" "$motion_pid" "$ms_pid" 2>/dev/null || true
-  awk -v hz="$hz" -v s="$scene" -v mf=$((m1 - m0)) -v cf=$((c1 - c0)) -v af=$((a1 - a0)) -v sf=$((s1 - s0)) \
-    -v mt=$((tm1 - tm0)) -v ct=$((tc1 - tc0)) -v at=$((ta1 - ta0)) -v st=$((ts1 - ts0)) -v d="$DURATION" 'BEGIN {
-    mms = mt * 1000 / hz; cms = ct * 1000 / hz; ams = at * 1000 / hz; sms = st * 1000 / hz; mpf = mms / mf; spf = sms / sf
-    printf "%-10s %-22s %8d %8.1f %10.0f %14.3f %10s %12s\n", s, "motion 4.5.1", mf, mf / d, mms, mpf, "1", ""
-    printf "%-10s %-22s %8d %8.1f %10.0f %14.3f %10.3f %12s\n", s, "motion 4.5.1 + stream", sf, sf / d, sms, spf, spf / mpf, "1"
-    printf "%-10s %-22s %8d %8.1f %10.0f %14.3f %10.3f %12.3f\n", s, "camfleet-motion", cf, cf / d, cms, cms / cf, (cms / cf) / mpf, (cms / cf) / spf
-    printf "%-10s %-22s %8d %8.1f %10.0f %14.3f %10.3f %12.3f  (target <= 0.5)\n", s, "camfleet-agent + stream", af, af / d, ams, ams / af, (ams / af) / mpf, (ams / af) / spf
-  }'
-  echo "  events: motion $(grep -c 'Motion detected' "$work/motion-$scene.log" || true), motion+stream $(grep -c 'Motion detected' "$work/motionstream-$scene.log" || true), camfleet-motion $(grep -c '^event' "$work/camfleet-$scene.out" || true), agent $events_agent (ring)"
-  kill "$serve_pid" 2>/dev/null || true
+  agent_end=$(now)
+  curl -fsS -H "Authorization: Bearer $token" http://127.0.0.1:18190/api/cameras/bench/cam/events >"$dir/agent-events.json"
+  printf 'scene\t%s\nrun\t%d\nhz\t%d\nduration\t%s\nmotion\t%s\nend_agent\t%s\n' "$scene" "$n" "$(getconf CLK_TCK)" "$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}')" \
+    "$(motion -h 2>&1 | sed -n '1s/^motion Version \([^,]*\),.*/motion \1/p')" "$agent_end" >"$dir/info.tsv"
+  [[ -z $watch_pid ]] || kill "$watch_pid" 2>/dev/null || true
   "${kubectl[@]}" delete -n bench camera cam --wait=true >/dev/null
+  curl -fsS "${base[$scene]}/clip" >"$dir/clip.json"
+  for key in motion motionstream camfleet agent; do curl -fsS "${base[$scene]}/phases?client=$key-$n" >"$dir/phases-$key.json"; done
+  echo "==> $scene stream, run $n of $RUNS" >&2
+  "$work/motionbench" run "$dir"
+}
+
+for n in $(seq "$RUNS"); do
+  for scene in plain textured; do measure "$scene" "$n"; done
 done
 
 echo "==> agent memory: three VGA cameras (textured) and ten stream clients" >&2
-"$work/mjpegserve" -listen 127.0.0.1:0 -fps 30 -width 640 -height 480 -scene textured >"$work/serve.out" 2>"$work/serve.err" &
-pids+=($!)
-url=
-for _ in $(seq 240); do url=$(head -n1 "$work/serve.out" 2>/dev/null || true); [[ -n $url ]] && break; sleep 0.5; done
-for i in 1 2 3; do camera "cam$i" "$url?client=agent$i"; done
+url="${base[textured]}/stream.mjpeg"
+for i in 1 2 3; do camera "cam$i" "$url?client=agentmem$i"; done
 for i in 1 2 3; do wait_for 60 "cam$i" "${kubectl[@]}" wait -n bench "camera/cam$i" --for=condition=Ready --timeout=1s; done
 for i in $(seq 10); do watch "cam$(( (i % 3) + 1 ))"; done
 sleep "$WARMUP"
@@ -184,5 +230,13 @@ for _ in $(seq "$DURATION"); do
   ((rss > peak)) && peak=$rss
   sleep 1
 done
-clients=$(curl -fsS http://127.0.0.1:18190/metrics | awk '/^camfleet_agent_stream_clients/ {s += $2} END {print s}')
+clients=$(curl -fsS http://127.0.0.1:18190/metrics | awk '/^camfleet_agent_stream_clients/ {s += $2} END {print s + 0}')
+printf 'peak_kib\t%d\nclients\t%d\ncameras\t3\nseconds\t%d\n' "$peak" "$clients" "$DURATION" >"$work/memory.tsv"
 echo "agent RSS with 3 cameras and $clients stream clients: peak $((peak / 1024)) MiB over ${DURATION}s (aim: under 64 MiB)"
+
+notes=()
+[[ ${STREAM_CLIENT:-1} != 0 ]] || notes+=(-note "Run without the agent's stream client (STREAM_CLIENT=0): the agent's ratio is not like for like.")
+[[ -z ${AGENT_ENV:-} ]] || notes+=(-note "The agent ran with AGENT_ENV=${AGENT_ENV}.")
+[[ -z ${AGENT_FLAGS:-} ]] || notes+=(-note "The agent ran with AGENT_FLAGS=${AGENT_FLAGS}.")
+echo "==> summary" >&2
+"$work/motionbench" part -out "$BENCH_OUT" -memory "$work/memory.tsv" "${notes[@]}" "$work"/runs/*

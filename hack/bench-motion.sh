@@ -1,52 +1,37 @@
 #!/usr/bin/env bash
-# Runs the motion engine benchmarks on one core and summarises them for docs/benchmarks.md:
-# min/median/max of ns/op over COUNT runs, allocations, and for each input the ratio
-# baseline/engine, computed per run from the two benchmarks measured next to each other in
-# that run (the machines are shared and noisy, so only same-run ratios are comparable).
+# Runs the motion engine benchmarks on one core and writes the `make bench` part
+# $BENCH_OUT/motionengine.json: min/median/max ms per frame over COUNT rounds, allocations, and
+# for each input the ratio baseline/engine taken within each round, against the targets of
+# DESIGN.md ("Speed targets": YUYV 640x480 under 0.2 ms a frame, MJPEG at least 4x faster than
+# image/jpeg, no allocations per frame).
 #
-#   hack/bench-motion.sh                   # COUNT=5 BENCHTIME=1s
+#   hack/bench-motion.sh                           # COUNT=5 BENCHTIME=1s
 #   COUNT=3 BENCHTIME=200x hack/bench-motion.sh
+#   BENCH_OUT=/tmp/parts hack/bench-motion.sh
+#
+# The test binary is built once and run COUNT times with -test.count=1, so that every round
+# measures each engine next to its baseline: with -count=5 go test runs one benchmark five
+# times before the next, and a burst of load from another build would fall on one side only.
+# The raw results are kept as $BENCH_OUT/motionengine.txt (benchstat's input).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+BENCH_OUT=${BENCH_OUT:-bin/bench}
 COUNT=${COUNT:-5}
 BENCHTIME=${BENCHTIME:-1s}
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
 
-go test -run='^$' -bench='^Benchmark(YUYV|MJPEG)$' -benchmem -cpu=1 -count="$COUNT" \
-  -benchtime="$BENCHTIME" ./agent/motion | tee "$out" >&2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go test -c -o "$tmp/motion.test" ./agent/motion
+go build -o "$tmp/gobench" ./hack/gobench
+mkdir -p "$BENCH_OUT"
 
-awk '
-function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
-function median(a, n) { return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-/^Benchmark.*ns\/op/ {
-  name = $1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
-  for (i = 2; i <= NF; i++) { if ($i == "ns/op") ns = $(i-1); if ($i == "allocs/op") al = $(i-1) }
-  k = ++n[name]; v[name, k] = ns
-  if (al > maxal[name] || k == 1) maxal[name] = al
-  if (!(name in seen)) { seen[name] = 1; order[++names] = name }
-}
-END {
-  printf "| benchmark | runs | min ms/frame | median ms/frame | max ms/frame | allocs/frame (max) |\n"
-  printf "| --- | --- | --- | --- | --- | --- |\n"
-  for (j = 1; j <= names; j++) {
-    name = order[j]; m = n[name]
-    for (k = 1; k <= m; k++) a[k] = v[name, k]
-    sort(a, m)
-    printf "| %s | %d | %.3f | %.3f | %.3f | %d |\n", name, m, a[1] / 1e6, median(a, m) / 1e6, a[m] / 1e6, maxal[name]
-  }
-  printf "\n| input | ratio baseline/engine, min | median | max |\n"
-  printf "| --- | --- | --- | --- |\n"
-  for (j = 1; j <= names; j++) {
-    name = order[j]
-    if (name !~ /\/engine$/) continue
-    base = name; sub(/\/engine$/, "/baseline", base)
-    if (!(base in n)) continue
-    m = n[name] < n[base] ? n[name] : n[base]
-    for (k = 1; k <= m; k++) r[k] = v[base, k] / v[name, k]
-    sort(r, m)
-    label = name; sub(/\/engine$/, "", label)
-    printf "| %s | %.1fx | %.1fx | %.1fx |\n", label, r[1], median(r, m), r[m]
-  }
-}' "$out"
+raw="$BENCH_OUT/motionengine.txt"
+: >"$raw"
+for round in $(seq "$COUNT"); do
+	echo "==> round $round/$COUNT: motion.test -test.bench ^Benchmark(YUYV|MJPEG)\$ -test.cpu=1 -test.benchtime=$BENCHTIME" >&2
+	(cd agent/motion && "$tmp/motion.test" -test.run '^$' -test.bench '^Benchmark(YUYV|MJPEG)$' -test.benchmem \
+		-test.count=1 -test.cpu=1 -test.benchtime="$BENCHTIME") | tee -a "$raw" | grep '^Benchmark' >&2
+done
+
+"$tmp/gobench" -part motionengine -in "$raw" -out "$BENCH_OUT" -command "hack/bench-motion.sh"

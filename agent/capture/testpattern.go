@@ -32,7 +32,7 @@ const (
 )
 
 // TestPattern generates MJPEG frames of a scene that looks like a real camera's: a textured
-// still background, sensor noise that differs in every frame, and, if MotionEvery is set, a
+// still background, sensor noise that differs from each frame to the next, and, if MotionEvery is set, a
 // square object crossing the frame on a fixed schedule, so that motion detection and
 // streaming are exercised end to end without hardware.
 type TestPattern struct {
@@ -145,6 +145,12 @@ func (p TestPattern) Run(ctx context.Context, deliver Deliver) error {
 	}
 }
 
+// stillFrames is how many encoded frames of the still scene a test pattern keeps and cycles
+// through: consecutive frames still differ by their noise, as a sensor's do, but an idle test
+// camera costs no JPEG encoding, which is most of a frame's cost. A fleet simulation runs
+// thousands of them on one machine; a demo runs one on a Pi.
+const stillFrames = 4
+
 // patternRenderer holds the precomputed background and the buffers reused for every frame,
 // so that a frame costs only its noise, the object and the JPEG encoding.
 type patternRenderer struct {
@@ -153,6 +159,10 @@ type patternRenderer struct {
 	out   bytes.Buffer
 	opts  jpeg.Options
 	rng   uint64 // xorshift state of the sensor noise
+	// still are encoded frames of the still scene, each with its own noise, and nextStill the
+	// one to show next once all are made.
+	still     [][]byte
+	nextStill int
 }
 
 func newPatternRenderer(p TestPattern) *patternRenderer {
@@ -178,6 +188,11 @@ var sensorNoise = func() (t [256]int16) {
 // render draws one frame, with the object if visible, and returns its JPEG bytes, valid
 // until the next call.
 func (r *patternRenderer) render(ox, oy, side int, visible bool) ([]byte, error) {
+	if !visible && len(r.still) == stillFrames {
+		b := r.still[r.nextStill]
+		r.nextStill = (r.nextStill + 1) % stillFrames
+		return b, nil
+	}
 	f, bg := r.frame, r.bg
 	copy(f.Cb, bg.Cb)
 	copy(f.Cr, bg.Cr)
@@ -197,6 +212,9 @@ func (r *patternRenderer) render(ox, oy, side int, visible bool) ([]byte, error)
 	r.out.Reset()
 	if err := jpeg.Encode(&r.out, f, &r.opts); err != nil {
 		return nil, err
+	}
+	if !visible {
+		r.still = append(r.still, bytes.Clone(r.out.Bytes()))
 	}
 	return r.out.Bytes(), nil
 }

@@ -189,6 +189,37 @@ func TestPatternStillFramesDifferOnlyBySensorNoise(t *testing.T) {
 	}
 }
 
+// TestPatternStillSceneCyclesItsNoisyFrames: an idle test camera shows stillFrames different
+// noisy frames in turn, never the same one twice in a row, and the object when it comes.
+func TestPatternStillSceneCyclesItsNoisyFrames(t *testing.T) {
+	r := startPattern(t, TestPattern{Width: 160, Height: 120, MotionEvery: 10 * time.Second, MotionDuration: time.Second})
+	var frames [][]byte
+	for i := range 2*stillFrames + 1 {
+		if i > 0 {
+			r.step(100 * time.Millisecond)
+		}
+		frames = append(frames, bytes.Clone(r.next().Data))
+	}
+	for i := 1; i < len(frames); i++ {
+		if bytes.Equal(frames[i], frames[i-1]) {
+			t.Fatalf("still frames %d and %d are identical", i-1, i)
+		}
+	}
+	for i := stillFrames; i < len(frames); i++ {
+		if !bytes.Equal(frames[i], frames[i-stillFrames]) {
+			t.Errorf("still frame %d is not frame %d again: the still scene is encoded anew", i, i-stillFrames)
+		}
+	}
+	// 9.5 s in, the object crosses: a frame not among the still ones.
+	r.step(9500*time.Millisecond - time.Duration(len(frames)-1)*100*time.Millisecond)
+	moving := r.next().Data
+	for i, f := range frames[:stillFrames] {
+		if bytes.Equal(moving, f) {
+			t.Fatalf("the frame with the object is still frame %d", i)
+		}
+	}
+}
+
 func TestPatternIsPacedByTheClock(t *testing.T) {
 	r := startPattern(t, TestPattern{Width: 64, Height: 48, FPS: 10})
 	period := 100 * time.Millisecond

@@ -42,14 +42,42 @@ func BenchmarkKeyReload(b *testing.B) {
 	b.ReportAllocs()
 	version := 0
 	for b.Loop() {
-		// A new resourceVersion each time, as a real status update carries: nothing cached.
+		// A newly revoked token ID each time, as a real revocation brings: nothing to reuse.
 		version++
 		p.ResourceVersion = fmt.Sprint(version)
+		revoked[0] = fmt.Sprintf("jti-new-%d", version)
 		if err := kr.Update(p); err != nil {
 			b.Fatal(err)
 		}
 	}
 	if loaded, _, ok := kr.Keys(key); !ok || len(loaded) != 3 {
 		b.Fatalf("loaded %v", loaded)
+	}
+}
+
+// BenchmarkKeyReloadUnchanged is the common case of a policy status update: only the agents'
+// count moved, and the keyring keeps its verifier.
+func BenchmarkKeyReloadUnchanged(b *testing.B) {
+	k, err := token.GenerateSigningKey(token.EdDSA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &camv1.TokenPolicy{}
+	p.Namespace, p.Name = key.Namespace, key.Name
+	p.Spec.Audience = []string{"camfleet"}
+	p.Status.Issuer = iss
+	p.Status.Verification = &camv1.VerificationStatus{JWKS: jwks(b, k)}
+	kr := New(clocktesting.NewFakeClock(time.Now()))
+	if err := kr.Update(p); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		p.Status.Agents = fmt.Sprintf("%d/1000", n%1000)
+		if err := kr.Update(p); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -129,3 +129,50 @@ func TestExternalIssuerGetsItsRoles(t *testing.T) {
 		t.Error("an external key signed for the policy's own issuer")
 	}
 }
+
+// TestUpdateRebuildsOnlyWhatVerifiesDifferently: a status update that only moves the agents'
+// count keeps the verifier (and its cache); a change to the spec or to the published material
+// rebuilds it.
+func TestUpdateRebuildsOnlyWhatVerifiesDifferently(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	k1, _ := token.GenerateSigningKey(token.EdDSA)
+	p := &camv1.TokenPolicy{}
+	p.Namespace, p.Name = key.Namespace, key.Name
+	p.Spec.Audience = []string{"camfleet"}
+	p.Status.Issuer = iss
+	p.Status.Verification = &camv1.VerificationStatus{JWKS: jwks(t, k1)}
+	kr := New(clk)
+	verifier := func() *token.CachedVerifier {
+		kr.mu.RLock()
+		defer kr.mu.RUnlock()
+		return kr.policies[key].verifier
+	}
+	if err := kr.Update(p); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		change  func(p *camv1.TokenPolicy)
+		rebuild bool
+	}{
+		{"agents count", func(p *camv1.TokenPolicy) { p.Status.Agents, p.Status.AgentsLoaded = "3/4", 3 }, false},
+		{"resource version", func(p *camv1.TokenPolicy) { p.ResourceVersion = "42" }, false},
+		{"revoked ID", func(p *camv1.TokenPolicy) { p.Status.Verification.RevokedTokenIDs = []string{"x"} }, true},
+		{"active key", func(p *camv1.TokenPolicy) { p.Status.ActiveKeyID = "k2" }, true},
+		{"audience", func(p *camv1.TokenPolicy) { p.Spec.Audience = []string{"other"} }, true},
+		{"issuer", func(p *camv1.TokenPolicy) { p.Status.Issuer = iss + "/v2" }, true},
+	} {
+		before := verifier()
+		tc.change(p)
+		if err := kr.Update(p); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if rebuilt := verifier() != before; rebuilt != tc.rebuild {
+			t.Errorf("%s: rebuilt %v, want %v", tc.name, rebuilt, tc.rebuild)
+		}
+	}
+	// The rebuilt verifier is the one in force: a token of the previous issuer is refused.
+	if kr.Still(key, sign(t, k1, iss, "a", clk.Now())) {
+		t.Error("a token of the previous issuer still verifies")
+	}
+}

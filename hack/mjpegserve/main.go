@@ -2,11 +2,17 @@
 // would, for hack/bench-motion-vs-debian.sh: every client gets the looped clip at a fixed
 // frame rate, and /stats reports how many frames each named client was sent.
 //
-//	mjpegserve [-listen 127.0.0.1:0] [-fps 30] [-width 640 -height 480]
-//	mjpegserve -write clip.mjpeg   # write the clip as concatenated JPEGs and exit
+//	mjpegserve [-listen 127.0.0.1:0] [-fps 30] [-width 640 -height 480] [-scene plain|textured]
+//	mjpegserve -seconds 10 -still 5   # each loop: 5 s of an empty scene, then 5 s of motion
+//	mjpegserve -write clip.mjpeg      # write the clip as concatenated JPEGs and exit
 //
 // Clients name themselves with ?client=NAME on /stream.mjpeg. On start it prints the
-// stream URL on one line of standard output.
+// stream URL on one line of standard output. The script of motion is known, so that a
+// benchmark can tell a detector's true events from false ones:
+//
+//	/clip                 the clip: frames, fps, frames of the still phase, mean frame size
+//	/phases?client=NAME   when each still and moving phase began for that client: the time
+//	                      just before its first frame was written, and that frame's index
 package main
 
 import (
@@ -22,7 +28,6 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -31,7 +36,8 @@ func main() {
 	fps := flag.Int("fps", 30, "frames per second sent to each client")
 	width := flag.Int("width", 640, "frame width")
 	height := flag.Int("height", 480, "frame height")
-	seconds := flag.Int("seconds", 6, "length of the looped clip")
+	seconds := flag.Int("seconds", 10, "length of the looped clip")
+	still := flag.Int("still", 5, "seconds of empty scene at the start of each loop, before the block crosses")
 	quality := flag.Int("quality", 80, "JPEG quality")
 	write := flag.String("write", "", "write the clip to this file as concatenated JPEGs and exit")
 	scene := flag.String("scene", "plain", "plain: a smooth synthetic scene; textured: fine texture and strong sensor noise, so frames are 60-100 KB like a real camera's")
@@ -40,7 +46,11 @@ func main() {
 	if *scene != "plain" && *scene != "textured" {
 		log.Fatalf("-scene %q: want plain or textured", *scene)
 	}
-	clip, err := render(*width, *height, *seconds**fps, *quality, *scene == "textured")
+	if *still < 0 || *still >= *seconds {
+		log.Fatalf("-still %d: want at least 0 and less than -seconds %d, so that each loop has motion", *still, *seconds)
+	}
+	n, stillFrames := *seconds**fps, *still**fps
+	clip, err := render(*width, *height, n, stillFrames, *quality, *scene == "textured")
 	if err != nil {
 		log.Fatalf("render clip: %v", err)
 	}
@@ -58,17 +68,30 @@ func main() {
 	if err != nil {
 		log.Fatalf("listen: %v", err)
 	}
-	s := &server{clip: clip, interval: time.Second / time.Duration(*fps), counts: map[string]*atomic.Int64{}}
+	total := 0
+	for _, f := range clip {
+		total += len(f)
+	}
+	s := &server{
+		clip:     clip,
+		info:     clipInfo{Frames: n, FPS: *fps, StillFrames: stillFrames, MeanBytes: total / n},
+		interval: time.Second / time.Duration(*fps),
+		clients:  map[string]*client{},
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/stream.mjpeg", s.stream)
 	mux.HandleFunc("/stats", s.stats)
+	mux.HandleFunc("/clip", s.clipInfo)
+	mux.HandleFunc("/phases", s.phases)
 	fmt.Printf("http://%s/stream.mjpeg\n", ln.Addr())
 	log.Fatal((&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln))
 }
 
-// render draws the clip: a textured background with sensor-like noise, and a bright block
-// crossing the frame in the middle two thirds of the clip, so a detector has events to find.
-func render(w, h, n, quality int, textured bool) ([][]byte, error) {
+// render draws the clip: a background (smooth, or textured with sensor-like noise) that is
+// empty for the first stillFrames frames, then a bright block crossing the frame from left
+// to right until the clip ends. Each loop is then one passer-by, and the still phase after
+// it, if longer than the detectors' event gap, shows whether they raise false events.
+func render(w, h, n, stillFrames, quality int, textured bool) ([][]byte, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
 	for i := range img.Cb {
@@ -79,6 +102,7 @@ func render(w, h, n, quality int, textured bool) ([][]byte, error) {
 	for i := range texture {
 		texture[i] = uint8(rng.IntN(50))
 	}
+	moving := n - stillFrames
 	var clip [][]byte
 	for f := 0; f < n; f++ {
 		for y := 0; y < h; y++ {
@@ -92,10 +116,8 @@ func render(w, h, n, quality int, textured bool) ([][]byte, error) {
 				img.Y[y*img.YStride+x] = uint8(min(max(v, 0), 255))
 			}
 		}
-		// The block is in frames [n/6, 5n/6): the clip starts and ends on an empty scene, so
-		// every loop is one event, as a passer-by would be.
-		if f >= n/6 && f < 5*n/6 {
-			x0 := (f - n/6) * (w - side) / (2 * n / 3)
+		if f >= stillFrames {
+			x0 := (f - stillFrames) * (w - side) / moving
 			for y := h / 3; y < h/3+side; y++ {
 				for x := x0; x < x0+side; x++ {
 					img.Y[y*img.YStride+x] = 235
@@ -111,22 +133,70 @@ func render(w, h, n, quality int, textured bool) ([][]byte, error) {
 	return clip, nil
 }
 
-type server struct {
-	clip     [][]byte
-	interval time.Duration
-	mu       sync.Mutex
-	counts   map[string]*atomic.Int64
+// clipInfo is what /clip reports.
+type clipInfo struct {
+	Frames      int `json:"frames"`
+	FPS         int `json:"fps"`
+	StillFrames int `json:"stillFrames"`
+	MeanBytes   int `json:"meanBytes"`
 }
 
-func (s *server) counter(name string) *atomic.Int64 {
+// phase is one entry of a client's timeline: a still or moving phase whose first frame was
+// about to be written at Time, as frame Frame (from 0) of connection Conn (from 1) of that client.
+type phase struct {
+	Moving bool      `json:"moving"`
+	Time   time.Time `json:"time"`
+	Frame  int64     `json:"frame"`
+	Conn   int       `json:"conn"`
+}
+
+type client struct {
+	sent     int64 // frames written over every connection
+	conns    int
+	timeline []phase
+}
+
+type server struct {
+	clip     [][]byte
+	info     clipInfo
+	interval time.Duration
+
+	mu      sync.Mutex
+	clients map[string]*client
+}
+
+// connect registers a new connection of the client called name and returns its number.
+func (s *server) connect(name string) (*client, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.counts[name]
+	c, ok := s.clients[name]
 	if !ok {
-		c = new(atomic.Int64)
-		s.counts[name] = c
+		c = &client{}
+		s.clients[name] = c
 	}
-	return c
+	c.conns++
+	return c, c.conns
+}
+
+// phaseStart is when frame i begins a phase, or the zero time. It is read before the frame
+// is written, so that no detector can see the frame at an earlier time than the timeline says.
+func (s *server) phaseStart(i int64) time.Time {
+	pos := int(i % int64(len(s.clip)))
+	if i == 0 || pos == 0 || pos == s.info.StillFrames {
+		return time.Now()
+	}
+	return time.Time{}
+}
+
+// sent counts frame i of connection conn as written, and notes the start of a phase.
+func (s *server) sent(c *client, conn int, i int64, start time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.sent++
+	if !start.IsZero() {
+		moving := int(i%int64(len(s.clip))) >= s.info.StillFrames
+		c.timeline = append(c.timeline, phase{Moving: moving, Time: start, Frame: i, Conn: conn})
+	}
 }
 
 // stream sends the looped clip at the frame rate. A client that reads slower holds the
@@ -136,13 +206,14 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = r.RemoteAddr
 	}
-	count := s.counter(name)
+	c, conn := s.connect(name)
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary=BoundaryString")
 	flusher, _ := w.(http.Flusher)
 	tick := time.NewTicker(s.interval)
 	defer tick.Stop()
-	for i := 0; ; i++ {
-		f := s.clip[i%len(s.clip)]
+	for i := int64(0); ; i++ {
+		f := s.clip[i%int64(len(s.clip))]
+		start := s.phaseStart(i)
 		if _, err := fmt.Fprintf(w, "--BoundaryString\r\nContent-type: image/jpeg\r\nContent-Length: %d\r\n\r\n", len(f)); err != nil {
 			return
 		}
@@ -155,7 +226,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		if flusher != nil {
 			flusher.Flush()
 		}
-		count.Add(1)
+		s.sent(c, conn, i, start)
 		select {
 		case <-r.Context().Done():
 			return
@@ -166,11 +237,29 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
-	out := make(map[string]int64, len(s.counts))
-	for k, v := range s.counts {
-		out[k] = v.Load()
+	out := make(map[string]int64, len(s.clients))
+	for k, c := range s.clients {
+		out[k] = c.sent
 	}
 	s.mu.Unlock()
+	writeJSON(w, out)
+}
+
+func (s *server) clipInfo(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, s.info)
+}
+
+func (s *server) phases(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	var out []phase
+	if c, ok := s.clients[r.URL.Query().Get("client")]; ok {
+		out = append([]phase{}, c.timeline...)
+	}
+	s.mu.Unlock()
+	writeJSON(w, out)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
+	_ = json.NewEncoder(w).Encode(v)
 }

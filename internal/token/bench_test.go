@@ -9,7 +9,8 @@ import (
 // The speed targets (DESIGN.md, "Speed targets") are ratios against a
 // baseline measured in the same run: an uncached EdDSA verification within
 // 1.3x of BenchmarkEd25519VerifyBaseline, and a cached one under 2 µs with 0
-// allocations. hack/bench-token.sh runs these and prints the ratio.
+// allocations. hack/bench-token.sh runs these in interleaved rounds and writes
+// the per-round ratios and the targets to the token part of `make bench`.
 
 // benchToken is a realistic access token: our header, the usual claims and a
 // short permission list.

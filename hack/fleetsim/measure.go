@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	camv1 "github.com/camfleet/camfleet/api/v1alpha1"
+	"github.com/camfleet/camfleet/internal/keys"
+	"github.com/camfleet/camfleet/internal/token"
+)
+
+// pollEvery is how often the bench looks at every agent's keyring; it bounds the resolution
+// of the convergence times.
+const pollEvery = 10 * time.Millisecond
+
+// rotation is what one fleet-wide rotation took, every time measured from the annotation.
+type rotation struct {
+	// published is when the controller published the new key in the policy's status.
+	published time.Duration
+	// enforcing is, per agent, when its keyring held the new key, sorted.
+	enforcing []time.Duration
+	// allReported is when the policy's AGENTS read N/N with the new key signing.
+	allReported time.Duration
+}
+
+// rotate annotates the policy for a rotation and follows the new key to every agent.
+func (f *fleet) rotate(ctx context.Context, id string, timeout time.Duration) (rotation, error) {
+	var r rotation
+	before := map[string]bool{}
+	var p camv1.TokenPolicy
+	if err := f.admin.Get(ctx, policyKey, &p); err != nil {
+		return r, err
+	}
+	for _, k := range p.Status.Keys {
+		before[k.KeyID] = true
+	}
+	start := time.Now()
+	if err := f.annotate(ctx, map[string]string{camv1.AnnotationRotate: id}); err != nil {
+		return r, err
+	}
+	n := len(f.agents)
+	got := make([]time.Duration, n)
+	var newKey string
+	want := fmt.Sprintf("%d/%d", n, n)
+	left := n
+	deadline := start.Add(timeout)
+	for left > 0 || r.allReported == 0 {
+		now := time.Since(start)
+		for i, a := range f.agents {
+			if got[i] != 0 {
+				continue
+			}
+			loaded, _, _ := a.agent.Keys.Keys(policyKey)
+			for _, k := range loaded {
+				if !before[k] {
+					got[i] = now
+					left--
+					break
+				}
+			}
+		}
+		if r.published == 0 || r.allReported == 0 {
+			if err := f.admin.Get(ctx, policyKey, &p); err != nil {
+				return r, err
+			}
+			for _, k := range p.Status.Keys {
+				if !before[k.KeyID] && r.published == 0 {
+					r.published, newKey = time.Since(start), k.KeyID
+				}
+			}
+			if newKey != "" && p.Status.ActiveKeyID == newKey && p.Status.Agents == want {
+				r.allReported = time.Since(start)
+			}
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("rotation %s: after %s, %d of %d agents hold a new key; policy keys %d, agents %q", id, timeout, n-left, n, len(p.Status.Keys), p.Status.Agents)
+		}
+		time.Sleep(pollEvery)
+	}
+	slices.Sort(got)
+	r.enforcing = got
+	return r, nil
+}
+
+// revoke signs a token with the active key, checks that every agent accepts it, annotates an
+// emergency rotation with revoke, and measures when each agent refuses the token.
+func (f *fleet) revoke(ctx context.Context, id string, timeout time.Duration) ([]time.Duration, error) {
+	tok, err := f.signActive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range f.agents {
+		if _, err := a.agent.Keys.Verify(policyKey, tok); err != nil {
+			return nil, fmt.Errorf("agent on %s refuses a token of the active key before the revoke: %w", a.node, err)
+		}
+	}
+	start := time.Now()
+	if err := f.annotate(ctx, map[string]string{camv1.AnnotationRotate: id, camv1.AnnotationRotateRevoke: "true"}); err != nil {
+		return nil, err
+	}
+	n := len(f.agents)
+	got := make([]time.Duration, n)
+	left := n
+	deadline := start.Add(timeout)
+	for left > 0 {
+		now := time.Since(start)
+		for i, a := range f.agents {
+			if got[i] == 0 {
+				if _, err := a.agent.Keys.Verify(policyKey, tok); err != nil {
+					got[i] = now
+					left--
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("revoke %s: after %s, %d of %d agents still accept the old token", id, timeout, left, n)
+		}
+		time.Sleep(pollEvery)
+	}
+	slices.Sort(got)
+	return got, nil
+}
+
+// signActive signs an access token with the policy's active key, as the token service would.
+func (f *fleet) signActive(ctx context.Context) (string, error) {
+	var s corev1.Secret
+	if err := f.admin.Get(ctx, client.ObjectKey{Namespace: fleetNS, Name: policySecret}, &s); err != nil {
+		return "", fmt.Errorf("signing keys: %w", err)
+	}
+	set, _ := keys.Decode(s.Data, time.Now())
+	a := set.Active()
+	if a == nil {
+		return "", fmt.Errorf("policy %s has no active key", policyKey)
+	}
+	var p camv1.TokenPolicy
+	if err := f.admin.Get(ctx, policyKey, &p); err != nil {
+		return "", err
+	}
+	now := time.Now()
+	return token.Sign(token.Claims{Issuer: p.Status.Issuer, Subject: "bench", Audience: []string{"camfleet"},
+		IssuedAt: now, Expiry: now.Add(10 * time.Minute), Perms: []string{"camera:snapshot:" + fleetNS + "/*"}},
+		token.TypeAccess, token.SigningKey{KeyID: a.ID, Algorithm: token.Algorithm(a.Algorithm), Signer: a.Signer()})
+}
+
+func (f *fleet) annotate(ctx context.Context, kv map[string]string) error {
+	var p camv1.TokenPolicy
+	if err := f.admin.Get(ctx, policyKey, &p); err != nil {
+		return err
+	}
+	base := p.DeepCopy()
+	if p.Annotations == nil {
+		p.Annotations = map[string]string{}
+	}
+	for k, v := range kv {
+		p.Annotations[k] = v
+	}
+	if err := f.admin.Patch(ctx, &p, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("annotate %s: %w", policyKey, err)
+	}
+	return nil
+}
