@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -154,6 +155,9 @@ func (r *CameraReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&camv1.TokenPolicy{}, handler.EnqueueRequestsFromMapFunc(r.camerasOfPolicy), builder.WithPredicates(comesOrGoes)).
 		Watches(node, handler.EnqueueRequestsFromMapFunc(r.camerasOfNode), builder.OnlyMetadata, builder.WithPredicates(comesOrGoes)).
 		Named("camera").
+		// Cameras are independent, and a reconcile mostly waits on its status patch: a fleet
+		// coming up writes thousands of them.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }
 

@@ -85,7 +85,7 @@ func (k *Keyring) Update(p *camv1.TokenPolicy) error {
 	k.mu.RLock()
 	old := k.policies[key]
 	k.mu.RUnlock()
-	if old != nil && sameMaterial(old.policy, p) {
+	if old != nil && SameMaterial(old.policy, p) {
 		// Most status updates only move the agents' count: during a rotation of a 1000-node
 		// fleet every agent sees dozens of them, and rebuilding the verifier each time (about
 		// 0.8 ms of JWKS parsing, on every node at once) is what made the last agents late.
@@ -117,9 +117,10 @@ func (k *Keyring) Update(p *camv1.TokenPolicy) error {
 	return nil
 }
 
-// sameMaterial reports whether b verifies exactly as a does: the same spec (audience, token
-// rules, roles, external issuers) and the same published issuer, keys and revocations.
-func sameMaterial(a, b *camv1.TokenPolicy) bool {
+// SameMaterial reports whether b verifies exactly as a does: the same spec (audience, token
+// rules, roles, external issuers) and the same published issuer, keys and revocations. A
+// policy status update that only moves the agents' count is the same material.
+func SameMaterial(a, b *camv1.TokenPolicy) bool {
 	return a.Status.Issuer == b.Status.Issuer && a.Status.ActiveKeyID == b.Status.ActiveKeyID &&
 		equality.Semantic.DeepEqual(a.Spec, b.Spec) && equality.Semantic.DeepEqual(a.Status.Verification, b.Status.Verification)
 }

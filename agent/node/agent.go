@@ -30,12 +30,15 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/camfleet/camfleet/agent/camera"
@@ -163,7 +166,7 @@ func New(cfg *rest.Config, o Options) (*Agent, error) {
 	a.loadState()
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&camv1.Camera{}).
-		Watches(&camv1.TokenPolicy{}, handler.EnqueueRequestsFromMapFunc(a.camerasOfPolicy)).
+		Watches(&camv1.TokenPolicy{}, handler.EnqueueRequestsFromMapFunc(a.camerasOfPolicy), builder.WithPredicates(materialChanged)).
 		Named("camera-agent").
 		Complete(reconcile.Func(a.reconcile))
 	if err != nil {
@@ -177,6 +180,16 @@ func New(cfg *rest.Config, o Options) (*Agent, error) {
 	}
 	return a, nil
 }
+
+// materialChanged passes TokenPolicy updates that change what the keyring enforces. During a
+// fleet-wide rotation the policy's status moves with every agent's report ("412/1000"...);
+// waking every camera of every node for each move would cost each node a reconcile per camera
+// and a state file comparison, for nothing.
+var materialChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	old, ok1 := e.ObjectOld.(*camv1.TokenPolicy)
+	cur, ok2 := e.ObjectNew.(*camv1.TokenPolicy)
+	return !ok1 || !ok2 || !keyring.SameMaterial(old, cur) || old.DeletionTimestamp.IsZero() != cur.DeletionTimestamp.IsZero()
+}}
 
 // Start runs the agent until ctx ends, then stops every camera.
 func (a *Agent) Start(ctx context.Context) error {

@@ -33,6 +33,8 @@ func main() {
 	tokenServiceAddr := fs.String("token-service-bind-address", ":8082", "address the token service (login, refresh, JWKS, discovery) binds to; empty turns it off")
 	tokenServiceURL := fs.String("token-service-url", "", "external URL of the token service, the base of every policy's default issuer")
 	defaultPolicy := fs.String("default-token-policy", "", "TokenPolicy that governs Cameras naming none: namespace/name, or a name for the policy of that name in each Camera's own namespace")
+	qps := fs.Float64("kube-api-qps", 50, "requests per second the controller may send the API server, on average; a fleet's start writes every Camera's status")
+	burst := fs.Int("kube-api-burst", 100, "requests the controller may send the API server in a burst")
 	watchNamespaces := fs.String("watch-namespaces", "", "comma-separated namespaces to reconcile and serve tokens for; empty is every namespace")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -53,6 +55,9 @@ func main() {
 	if err != nil {
 		cli.Fail(name, err)
 	}
+	// controller-runtime's defaults (20, burst 30) held a 1000-node fleet's first status writes
+	// back for minutes (hack/fleetsim); the API server's own fairness still protects it.
+	cfg.QPS, cfg.Burst = float32(*qps), *burst
 	cacheOpts := controllers.CacheOptions()
 	cacheOpts.DefaultNamespaces = cli.NamespaceCaches(namespaces)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,7 +79,16 @@ func (f *fleet) rotate(ctx context.Context, id string, timeout time.Duration) (r
 			}
 		}
 		if time.Now().After(deadline) {
-			return r, fmt.Errorf("rotation %s: after %s, %d of %d agents hold a new key; policy keys %d, agents %q", id, timeout, n-left, n, len(p.Status.Keys), p.Status.Agents)
+			var lag []string
+			for i, a := range f.agents {
+				if got[i] == 0 && len(lag) < 10 {
+					loaded, active, _ := a.agent.Keys.Keys(policyKey)
+					source, why := a.agent.VerificationSource()
+					lag = append(lag, fmt.Sprintf("%s (loaded %v, active %s, source %s %s)", a.node, loaded, active, source, why))
+				}
+			}
+			return r, fmt.Errorf("rotation %s: after %s, %d of %d agents hold a new key; policy keys %d, agents %q; lagging: %s",
+				id, timeout, n-left, n, len(p.Status.Keys), p.Status.Agents, strings.Join(lag, "; "))
 		}
 		time.Sleep(pollEvery)
 	}
