@@ -1,14 +1,18 @@
 // Package vivid tests the agent's real V4L2 path against the kernel's vivid virtual camera:
 // a qemu VM boots Debian's kernel with a busybox initramfs, and the guest program (./guest)
 // runs an agent camera on /dev/video0 there, unplugs the camera and plugs it back, and reports
-// what the camera saw on the serial console. hack/vm.sh prepares the kernel, the modules and
+// what the camera saw on a serial port of its own. hack/vm.sh prepares the kernel, the modules and
 // busybox.
 package vivid
 
 import "github.com/camfleet/camfleet/agent/camera"
 
-// Prefix starts each line the guest reports on the console; a Report in JSON follows it. The
-// kernel writes to the same console, so the host reads only lines that start with it.
+// Port is the guest's device for its reports: the VM's second serial port. The kernel's console
+// is the first one, and it prints whenever it likes (a warning landed inside a report line once,
+// under `quiet`), so the reports get a port the kernel never writes to.
+const Port = "/dev/ttyS1"
+
+// Prefix starts each line the guest reports; a Report in JSON follows it.
 const Prefix = "CAMFLEET "
 
 // Steps the guest reports, in the order it reaches them.

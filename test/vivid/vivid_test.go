@@ -123,10 +123,12 @@ func boot(t *testing.T, qemu, assets, initrd string, console io.Writer) ([]Repor
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout)
 	defer cancel()
+	reportFile := filepath.Join(t.TempDir(), "reports")
 	// Software emulation: CI machines have no /dev/kvm. -nodefaults drops the VGA card, NIC
-	// and drives the kernel would otherwise probe.
+	// and drives the kernel would otherwise probe. The first serial port is the kernel's
+	// console, the second the guest's reports (Port).
 	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg", "-m", "512", "-nodefaults", "-display", "none",
-		"-serial", "stdio", "-no-reboot",
+		"-serial", "stdio", "-serial", "file:"+reportFile, "-no-reboot",
 		"-kernel", filepath.Join(assets, "vmlinuz"), "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet")
 	cmd.Stderr = console
@@ -139,32 +141,48 @@ func boot(t *testing.T, qemu, assets, initrd string, console io.Writer) ([]Repor
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
-	var reports []Report
-	var bad []error
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		_, _ = fmt.Fprintf(console, "%6.2fs %s\n", time.Since(start).Seconds(), line)
-		// The kernel may print its own lines on the console just ahead of a report line.
-		i := strings.Index(line, Prefix)
-		if i < 0 {
-			continue
-		}
-		var r Report
-		if err := json.Unmarshal([]byte(line[i+len(Prefix):]), &r); err != nil {
-			bad = append(bad, fmt.Errorf("a garbled report line %q: %w", line, err))
-			continue
-		}
-		reports = append(reports, r)
+		_, _ = fmt.Fprintf(console, "%6.2fs %s\n", time.Since(start).Seconds(), strings.TrimRight(sc.Text(), "\r"))
 	}
 	err = cmd.Wait()
 	t.Logf("The VM ran for %s", time.Since(start).Round(100*time.Millisecond))
 	if ctx.Err() != nil {
-		return reports, fmt.Errorf("the VM did not power off within %s", vmTimeout)
+		err = fmt.Errorf("the VM did not power off within %s", vmTimeout)
+	} else if err != nil {
+		err = fmt.Errorf("qemu: %w", err)
 	}
+	reports, rerr := readReports(reportFile, console)
+	return reports, errors.Join(err, rerr)
+}
+
+// readReports parses the guest's report port, copying each line to the console log so that a
+// failure shows the reports in order after the console.
+func readReports(path string, console io.Writer) ([]Report, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return reports, fmt.Errorf("qemu: %w", err)
+		return nil, fmt.Errorf("read the guest's reports: %w", err)
+	}
+	var reports []Report
+	var bad []error
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if line == "" {
+			continue
+		}
+		_, _ = fmt.Fprintf(console, "report: %s\n", line)
+		rest, ok := strings.CutPrefix(line, Prefix)
+		if !ok {
+			bad = append(bad, fmt.Errorf("a report line without %q: %q", Prefix, line))
+			continue
+		}
+		var r Report
+		if err := json.Unmarshal([]byte(rest), &r); err != nil {
+			bad = append(bad, fmt.Errorf("a garbled report line %q: %w", line, err))
+			continue
+		}
+		reports = append(reports, r)
 	}
 	return reports, errors.Join(bad...)
 }

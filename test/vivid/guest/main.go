@@ -4,8 +4,8 @@
 // loaded the vivid module. It runs an agent camera on vivid's /dev/video0 as the node agent
 // builds one (camera.New with a V4L2 source in YUYV), drives vivid through its controls (a
 // square in the picture for motion, the Disconnect button for an unplug), removes and loads the
-// module again (a camera plugged back in), and reports each step on the console for the host
-// test to judge; it judges nothing itself.
+// module again (a camera plugged back in), and reports each step on its own serial port
+// (vivid.Port) for the host test to judge; it judges nothing itself.
 //
 // It must be linked statically (the VM has no libc):
 //
@@ -48,7 +48,12 @@ const (
 )
 
 func main() {
-	r := &reporter{}
+	out, err := os.OpenFile(vivid.Port, os.O_WRONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "guest: open the report port: %v\n", err)
+		os.Exit(2)
+	}
+	r := &reporter{out: out}
 	if err := run(r); err != nil {
 		r.send(vivid.StepFailed, r.stats(), err)
 		os.Exit(1)
@@ -261,6 +266,7 @@ func (c *controls) close() {
 
 // reporter writes the report's lines and remembers the conditions last reported.
 type reporter struct {
+	out               *os.File
 	mu                sync.Mutex
 	cam               *camera.Camera
 	capturing, motion camera.Condition
@@ -297,6 +303,5 @@ func (r *reporter) send(step string, s camera.Stats, err error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	// One write per line, so the kernel's messages cannot land inside one.
-	_, _ = os.Stdout.Write(append(append([]byte(vivid.Prefix), line...), '\n'))
+	_, _ = r.out.Write(append(append([]byte(vivid.Prefix), line...), '\n'))
 }
