@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -661,8 +662,10 @@ func TestAccessTokenManager(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(p), p); err != nil {
 		t.Fatal(err)
 	}
+	// A patch: the running controller writes the policy's status meanwhile.
+	base := p.DeepCopy()
 	p.Annotations = map[string]string{camv1.AnnotationRotate: "now", camv1.AnnotationRotateRevoke: "true"}
-	if err := env.Client.Update(ctx, p); err != nil {
+	if err := env.Client.Patch(ctx, p, client.MergeFrom(base)); err != nil {
 		t.Fatal(err)
 	}
 	issued("a token by the new key after a revoking rotation", func(st camv1.AccessTokenStatus) bool { return st.KeyID != first.KeyID })
@@ -750,16 +753,20 @@ func TestAccessTokenNoticesItsSecretAtOnce(t *testing.T) {
 	}
 	takeOver := func(t *testing.T, name string, keepLabels bool) {
 		t.Helper()
-		s, err := secret(name)
+		// Retried on a conflict: the running controller may write the Secret meanwhile.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			s, err := secret(name)
+			if err != nil {
+				return err
+			}
+			s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: thief.Name, UID: thief.UID}}
+			if !keepLabels {
+				s.Labels = map[string]string{"app.kubernetes.io/managed-by": "someone-else"}
+			}
+			s.Data = map[string][]byte{"mine": []byte("keep me")}
+			return env.Client.Update(ctx, s)
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: thief.Name, UID: thief.UID}}
-		if !keepLabels {
-			s.Labels = map[string]string{"app.kubernetes.io/managed-by": "someone-else"}
-		}
-		s.Data = map[string][]byte{"mine": []byte("keep me")}
-		if err := env.Client.Update(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -389,8 +389,11 @@ func TestForeignSessionStoreIsReportedWithoutStalling(t *testing.T) {
 
 	// Rotation goes on regardless.
 	first := get().Status.ActiveKeyID
+	// A patch, not an update: the controller writes the status meanwhile, and an update would
+	// race it on the resourceVersion.
+	base := p.DeepCopy()
 	p.Annotations = map[string]string{camv1.AnnotationRotate: "incident-1", camv1.AnnotationRotateRevoke: "true"}
-	if err := env.Client.Update(ctx, p); err != nil {
+	if err := env.Client.Patch(ctx, p, client.MergeFrom(base)); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 30*time.Second, "an emergency rotation beside the foreign store", func() (bool, string) {
