@@ -14,10 +14,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -303,7 +305,7 @@ func (r *TokenPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&camv1.TokenPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ConfigMap{}).
-		Watches(&camv1.Camera{}, handler.EnqueueRequestsFromMapFunc(r.policyOfCamera), builder.WithPredicates(agentReportChanged)).
+		Watches(&camv1.Camera{}, r.agentReports(), builder.WithPredicates(agentReportChanged)).
 		Named("tokenpolicy").
 		Complete(r)
 }
@@ -314,12 +316,36 @@ func (r *TokenPolicyReconciler) governingPolicy(cam *camv1.Camera) types.Namespa
 	return publication.GoverningPolicy(cam, r.DefaultPolicy)
 }
 
-// policyOfCamera maps a Camera event to the policy governing the Camera. An update maps the
-// old and the new Camera, so a Camera moving to another policy wakes both.
-func (r *TokenPolicyReconciler) policyOfCamera(_ context.Context, o client.Object) []reconcile.Request {
-	cam, ok := o.(*camv1.Camera)
-	if !ok {
-		return nil
+// agentReportBatch is how long a policy waits after an agent's report before it counts its
+// agents. In a fleet-wide rotation thousands of Cameras report the new key within seconds; each
+// count is a status write that every agent's TokenPolicy watch receives, so counting once per
+// batch instead of once per reconcile the reports happen to trigger spares the API server and
+// every node most of that fan-out. AGENTS lags the reports by at most this much.
+const agentReportBatch = time.Second
+
+// agentReports enqueues the policy governing a Camera, old and new on an update (a Camera moving
+// to another policy wakes both), after agentReportBatch: the work queue keeps one entry per
+// policy, so the reports arriving meanwhile join it.
+func (r *TokenPolicyReconciler) agentReports() handler.EventHandler {
+	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
+		for _, o := range objs {
+			if cam, ok := o.(*camv1.Camera); ok {
+				q.AddAfter(reconcile.Request{NamespacedName: r.governingPolicy(cam)}, agentReportBatch)
+			}
+		}
 	}
-	return []reconcile.Request{{NamespacedName: r.governingPolicy(cam)}}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.ObjectOld, e.ObjectNew)
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object)
+		},
+		GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object)
+		},
+	}
 }

@@ -53,6 +53,7 @@ type fleet struct {
 	nodes   []string
 	cameras int // per node
 	fps     int32
+	motion  bool
 	agents  []*simAgent
 }
 
@@ -73,12 +74,12 @@ func unlimited(cfg *rest.Config) *rest.Config {
 	return c
 }
 
-func newFleet(env *testenv.Env, nodes, cameras int, fps int32) (*fleet, error) {
+func newFleet(env *testenv.Env, nodes, cameras int, fps int32, motion bool) (*fleet, error) {
 	admin, err := client.New(unlimited(env.Config), client.Options{Scheme: env.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("admin client: %w", err)
 	}
-	f := &fleet{env: env, admin: admin, cameras: cameras, fps: fps}
+	f := &fleet{env: env, admin: admin, cameras: cameras, fps: fps, motion: motion}
 	for i := range nodes {
 		f.nodes = append(f.nodes, fmt.Sprintf("pi-%04d", i))
 	}
@@ -133,7 +134,8 @@ func (f *fleet) install(ctx context.Context) error {
 			cam := &camv1.Camera{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNS, Name: fmt.Sprintf("%s-cam%d", n, c)},
 				Spec: camv1.CameraSpec{NodeName: n, TokenPolicyRef: &camv1.PolicyReference{Name: policyName},
 					Source: camv1.CameraSource{Type: camv1.SourceTestPattern, Width: 160, Height: 120, FPS: f.fps,
-						TestPattern: &camv1.TestPatternSource{MotionEvery: &metav1.Duration{Duration: quietFor}}}}}
+						TestPattern: &camv1.TestPatternSource{MotionEvery: &metav1.Duration{Duration: quietFor}}},
+					Motion: camv1.MotionSpec{Enabled: ptr.To(f.motion)}}}
 			if err := f.admin.Create(ctx, cam); err != nil {
 				return fmt.Errorf("camera %s: %w", cam.Name, err)
 			}

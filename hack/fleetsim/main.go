@@ -56,6 +56,8 @@ func main() {
 	sizes := flag.String("nodes", "50,200,1000", "comma-separated fleet sizes, in nodes")
 	cameras := flag.Int("cameras", 3, "cameras per node")
 	fps := flag.Int("fps", 1, "frame rate of each test-pattern camera")
+	motion := flag.Bool("motion", false, "detect motion on every camera: off by default, since a real node detects on its own CPU while "+
+		"here thousands of detectors would take a quarter of the cores the control plane shares (hack/bench-motion-vs-debian.sh measures the detector)")
 	steady := flag.Duration("steady", 150*time.Second, "how long the steady-state load is measured: a multiple of the agents' 75 s heartbeat, so every camera's heartbeats fall into it equally often")
 	rounds := flag.Int("rounds", 3, "rotations and revokes measured per fleet size")
 	controllerBin := flag.String("controller", "bin/camfleet-controller", "the camfleet-controller binary")
@@ -91,27 +93,27 @@ func main() {
 	var results []result
 	for _, n := range ns {
 		progress("fleet of %d nodes, %d cameras each", n, *cameras)
-		r, err := run(ctx, n, *cameras, int32(*fps), *steady, *rounds, bin, logDir)
+		r, err := run(ctx, n, *cameras, int32(*fps), *motion, *steady, *rounds, bin, logDir)
 		if err != nil {
 			fail(fmt.Errorf("fleet of %d nodes (controller logs in %s): %w", n, logDir, err))
 		}
 		results = append(results, r)
 		report(r)
 	}
-	if err := buildPart(results, *cameras, *fps, *steady, *rounds).Write(*out); err != nil {
+	if err := buildPart(results, *cameras, *fps, *motion, *steady, *rounds).Write(*out); err != nil {
 		fail(err)
 	}
 }
 
 // run measures one fleet size on its own control plane.
-func run(ctx context.Context, n, cameras int, fps int32, steady time.Duration, rounds int, controllerBin, logDir string) (r result, err error) {
+func run(ctx context.Context, n, cameras int, fps int32, motion bool, steady time.Duration, rounds int, controllerBin, logDir string) (r result, err error) {
 	r.nodes, r.cameras = n, n*cameras
 	env, err := testenv.Start()
 	if err != nil {
 		return r, err
 	}
 	defer func() { err = errors.Join(err, env.Stop()) }()
-	f, err := newFleet(env, n, cameras, fps)
+	f, err := newFleet(env, n, cameras, fps, motion)
 	if err != nil {
 		return r, err
 	}

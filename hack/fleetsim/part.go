@@ -45,19 +45,19 @@ func afterPublication(r rotation) float64 {
 	return (r.enforcing[len(r.enforcing)-1] - r.published).Seconds()
 }
 
-func buildPart(results []result, cameras, fps int, steady time.Duration, nRounds int) benchresult.Part {
+func buildPart(results []result, cameras, fps int, motion bool, steady time.Duration, nRounds int) benchresult.Part {
 	p := benchresult.Part{
 		Name:    "fleet",
 		Title:   "Fleet simulation",
 		Command: "hack/bench-fleet.sh    # NODES=50,200,1000 STEADY=150s ROUNDS=3",
 		Method: fmt.Sprintf("For each fleet size, a fresh kube-apiserver and etcd; the real camfleet-controller binary as its own process; "+
 			"one agent per node in one process, each the agent package's node.Agent (key sync, keyring enforcement, %d test-pattern cameras at %d fps "+
-			"with their scripted object crossing once an hour, a fleet watching still scenes, "+
+			"with their scripted object crossing once an hour, a fleet watching still scenes, %s, "+
 			"status reports) under a ServiceAccount token bound to its Node, with the chart's RBAC and the per-node write fence in force. "+
 			"Times are from the rotate annotation, median of %d rounds with (min–max) in brackets; each agent's keyring is looked at every %s. "+
 			"Steady state is counted from the API server's apiserver_request_total over %s after every Camera is Ready. "+
 			"Cold start: the controller restarted on the settled fleet, from exec until its reconcile counters cover every Camera and the policy and its queues are empty. "+
-			"The baseline of each ratio is the smallest fleet, measured in the same run.", cameras, fps, nRounds, pollEvery, steady),
+			"The baseline of each ratio is the smallest fleet, measured in the same run.", cameras, fps, detection(motion), nRounds, pollEvery, steady),
 	}
 	rot := benchresult.Table{Title: "Rotation and revoke, seconds from the annotation",
 		Columns: []string{"nodes", "key published", "agents enforcing p50", "p99", "max", "max after publication", "AGENTS N/N", "revoke: refusing p50", "p99", "max"}}
@@ -134,4 +134,11 @@ func report(r result) {
 	fmt.Fprintf(os.Stderr, "fleetsim: %d nodes: start %s, %.1f req/s, %.2f writes/camera/min, cold start %s, controller %.0f/%.0f MiB, API server %.0f MiB, agents %.0f MiB\n",
 		r.nodes, r.start.Round(time.Second), r.requestsPerSec, r.writesPerCameraMinute, r.coldStart.Round(time.Millisecond),
 		r.controllerPeak, r.controllerColdPeak, r.apiServerPeak, r.agentsPeak)
+}
+
+func detection(on bool) string {
+	if on {
+		return "motion detection on"
+	}
+	return "motion detection off: a real node detects on its own CPU, and here it would share the control plane's cores"
 }
