@@ -49,7 +49,7 @@ var policyKey = types.NamespacedName{Namespace: fleetNS, Name: policyName}
 // fleet is one simulated fleet on its own control plane.
 type fleet struct {
 	env     *testenv.Env
-	admin   client.Client
+	admin   client.WithWatch
 	nodes   []string
 	cameras int // per node
 	fps     int32
@@ -75,7 +75,7 @@ func unlimited(cfg *rest.Config) *rest.Config {
 }
 
 func newFleet(env *testenv.Env, nodes, cameras int, fps int32, motion bool) (*fleet, error) {
-	admin, err := client.New(unlimited(env.Config), client.Options{Scheme: env.Scheme})
+	admin, err := client.NewWithWatch(unlimited(env.Config), client.Options{Scheme: env.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("admin client: %w", err)
 	}
