@@ -86,17 +86,9 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := p.Write(*out); err != nil {
+	if err := p.Save(*out, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
-	for _, t := range p.Targets {
-		state := "met"
-		if !t.Met {
-			state = "MISSED"
-		}
-		fmt.Printf("%s: %s (want %s, got %s)\n", state, t.What, t.Want, t.Got)
-	}
-	fmt.Printf("wrote %s/%s.json\n", *out, p.Name)
 }
 
 // makeFrames encodes n different textured 640x480 pictures as image/jpeg quality 80 4:2:0,

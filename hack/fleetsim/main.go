@@ -100,7 +100,7 @@ func main() {
 		results = append(results, r)
 		report(r)
 	}
-	if err := buildPart(results, *cameras, *fps, *motion, *steady, *rounds).Write(*out); err != nil {
+	if err := buildPart(results, *cameras, *fps, *motion, *steady, *rounds).Save(*out, os.Stderr); err != nil {
 		fail(err)
 	}
 }

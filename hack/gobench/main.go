@@ -70,17 +70,9 @@ func main() {
 		log.Fatal(err)
 	}
 	p.Command = *command
-	if err := p.Write(*out); err != nil {
+	if err := p.Save(*out, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
-	for _, t := range p.Targets {
-		state := "met"
-		if !t.Met {
-			state = "MISSED"
-		}
-		fmt.Printf("%s: %s (want %s, got %s)\n", state, t.What, t.Want, t.Got)
-	}
-	fmt.Printf("wrote %s/%s.json\n", *out, p.Name)
 }
 
 // result is one line of benchmark output.

@@ -80,20 +80,12 @@ func command(args []string, stdout io.Writer) error {
 			mem = &m
 		}
 		p := buildPart(runs, mem, notes)
-		if err := p.Write(*out); err != nil {
-			return fmt.Errorf("write results: %w", err)
-		}
 		for _, t := range p.Tables[2:] { // the per-run tables were printed as the runs went
 			printTable(stdout, t)
 		}
-		for _, t := range p.Targets {
-			met := "MET"
-			if !t.Met {
-				met = "NOT MET"
-			}
-			fmt.Fprintf(stdout, "target: %s: want %s, got %s: %s\n", t.What, t.Want, t.Got, met)
+		if err := p.Save(*out, stdout); err != nil {
+			return fmt.Errorf("write results: %w", err)
 		}
-		fmt.Fprintf(stdout, "wrote %s/%s.json\n", *out, p.Name)
 		return nil
 	}
 	return fmt.Errorf("unknown command %q: want run or part", args[0])

@@ -8,6 +8,7 @@ package benchresult
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -95,6 +96,23 @@ func (p Part) Write(dir string) error {
 		return fmt.Errorf("results directory: %w", err)
 	}
 	return os.WriteFile(filepath.Join(dir, p.Name+".json"), append(b, '\n'), 0o644)
+}
+
+// Save writes p as dir/<name>.json, then tells w which targets it met and where it went, for
+// the log of the bench script that ran it.
+func (p Part) Save(dir string, w io.Writer) error {
+	if err := p.Write(dir); err != nil {
+		return err
+	}
+	for _, t := range p.Targets {
+		state := "MET"
+		if !t.Met {
+			state = "NOT MET"
+		}
+		fmt.Fprintf(w, "target: %s: want %s, got %s: %s\n", t.What, t.Want, t.Got, state)
+	}
+	_, err := fmt.Fprintf(w, "wrote %s\n", filepath.Join(dir, p.Name+".json"))
+	return err
 }
 
 // ReadDir reads every part in dir, ordered by name.
