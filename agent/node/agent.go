@@ -122,6 +122,8 @@ type running struct {
 	lastStatus camv1.CameraStatus
 	lastWrite  time.Time
 	lastMotion time.Time
+	// keysSince is when the agent first saw keys it has not reported yet (keyReportSpread).
+	keysSince time.Time
 }
 
 // staticMapper maps the two kinds the agent reads, both namespaced, without asking the API

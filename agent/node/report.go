@@ -55,7 +55,7 @@ func (a *Agent) report(ctx context.Context, key types.NamespacedName) error {
 	}
 	o := observed{generation: r.generation, endpoint: a.endpoint(key), stats: r.cam.Stats()}
 	o.loaded, o.active, o.keysOK = a.Keys.Keys(r.policy)
-	last, lastWrite := r.lastStatus, r.lastWrite
+	last, lastWrite, keysSince := r.lastStatus, r.lastWrite, r.keysSince
 	a.mu.Unlock()
 
 	cam := &camv1.Camera{}
@@ -67,6 +67,19 @@ func (a *Agent) report(ctx context.Context, key types.NamespacedName) error {
 	if !writeDue(last, next, lastWrite, now) {
 		return nil
 	}
+	if !lastWrite.IsZero() && onlyKeysChanged(last, next) {
+		if keysSince.IsZero() {
+			keysSince = now
+			a.mu.Lock()
+			if r := a.cameras[key]; r != nil {
+				r.keysSince = now
+			}
+			a.mu.Unlock()
+		}
+		if now.Sub(keysSince) < keyReportOffset(a.opts.NodeName) {
+			return nil
+		}
+	}
 	hb := metav1.NewTime(now.Truncate(time.Second))
 	next.LastHeartbeatTime = &hb
 	if err := camerastatus.Apply(ctx, a.client, key, next, camerastatus.Agent); err != nil {
@@ -75,7 +88,7 @@ func (a *Agent) report(ctx context.Context, key types.NamespacedName) error {
 	a.opts.Metrics.statusWrite()
 	a.mu.Lock()
 	if r := a.cameras[key]; r != nil {
-		r.lastStatus, r.lastWrite = next, now
+		r.lastStatus, r.lastWrite, r.keysSince = next, now, time.Time{}
 	}
 	a.mu.Unlock()
 	return nil

@@ -26,7 +26,8 @@ func TestRotationWaitsForEveryAgent(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t)
 	startController(t, ns)
-	const maxWait = 6 * time.Second
+	// Longer than any node's hold on a key report, so that both agents can report in time.
+	const maxWait = keyReportSpread + 4*time.Second
 	p := &camv1.TokenPolicy{Spec: camv1.TokenPolicySpec{Audience: []string{"camfleet"},
 		Rotation: camv1.RotationSpec{PublishAhead: &metav1.Duration{}, MaxActivationWait: &metav1.Duration{Duration: maxWait}}}}
 	p.Namespace, p.Name = ns, "home"

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strconv"
 	"time"
@@ -86,6 +87,38 @@ func desiredStatus(cur camv1.CameraStatus, o observed, now time.Time) camv1.Came
 	set(camv1.ConditionCapturing, s.Capturing.OK, s.Capturing.Reason, s.Capturing.Message)
 	set(camv1.ConditionMotionDetection, s.Motion.OK, s.Motion.Reason, s.Motion.Message)
 	return st
+}
+
+// keyReportSpread bounds how long an agent holds back a status whose only news is its keys.
+// In a fleet-wide rotation every agent loads the new key within a second or two and, without
+// the hold, writes all its cameras' statuses at once: at 1000 nodes, 3000 server-side applies
+// that took half the API server's CPU in the very seconds the other agents were still loading
+// the key (docs/benchmarks.md). Each node waits its own offset in [0, keyReportSpread), so the
+// reports spread out; the policy's AGENTS count lags by at most this much, and enforcement,
+// which needs no report, not at all.
+const keyReportSpread = 8 * time.Second
+
+// keyReportOffset is a node's place in keyReportSpread: fixed per node name, so a node's
+// reports neither bunch up with the others' nor drift from one rotation to the next.
+func keyReportOffset(node string) time.Duration {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(node))
+	return time.Duration(h.Sum32()%uint32(keyReportSpread/time.Millisecond)) * time.Millisecond
+}
+
+// onlyKeysChanged says whether next differs from last in the keys alone: the loaded and
+// enforced key IDs and the KeysLoaded condition's message, which counts them.
+func onlyKeysChanged(last, next camv1.CameraStatus) bool {
+	if slices.Equal(last.LoadedKeyIDs, next.LoadedKeyIDs) && last.EnforcedKeyID == next.EnforcedKeyID {
+		return false
+	}
+	same := *next.DeepCopy()
+	same.LoadedKeyIDs, same.EnforcedKeyID = last.LoadedKeyIDs, last.EnforcedKeyID
+	was, now := meta.FindStatusCondition(last.Conditions, camv1.ConditionKeysLoaded), meta.FindStatusCondition(same.Conditions, camv1.ConditionKeysLoaded)
+	if was != nil && now != nil && was.Status == now.Status && was.Reason == now.Reason {
+		*now = *was
+	}
+	return camerastatus.SameConditions(last.Conditions, same.Conditions) && last.Endpoint == same.Endpoint && last.Resolution == same.Resolution
 }
 
 // writeDue says whether the new status must be written now, given the last one written and

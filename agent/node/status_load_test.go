@@ -94,7 +94,8 @@ func TestSettledCameraWritesStatusLessThanOnceAMinute(t *testing.T) {
 		t.Errorf("the camera is not Ready after ten quiet minutes: %+v", camera().Status)
 	}
 
-	// A rotation's new key is news: written in the round after the agent loads it.
+	// A rotation's new key is news: written once the node's place in keyReportSpread has
+	// passed after the agent loads it.
 	annotate(t, ns, camv1.AnnotationRotate, "load-test")
 	policy := types.NamespacedName{Namespace: ns, Name: "home"}
 	testkit.Eventually(t, 20*time.Second, "the agent loading the new key", func() (bool, string) {
@@ -102,8 +103,14 @@ func TestSettledCameraWritesStatusLessThanOnceAMinute(t *testing.T) {
 		return len(loaded) == 2, fmt.Sprintf("the agent holds %v", loaded)
 	})
 	loaded, _, _ := a.Keys.Keys(policy)
-	tick()
+	w0 = writes()
+	for range int(keyReportSpread/statusTick) + 1 {
+		tick()
+	}
 	if got := camera().Status.LoadedKeyIDs; !slices.Equal(got, loaded) {
-		t.Errorf("one round after loading keys %v the status holds %v", loaded, got)
+		t.Errorf("%s after loading keys %v the status holds %v", keyReportSpread, loaded, got)
+	}
+	if n := writes() - w0; n != 1 {
+		t.Errorf("the new key was reported in %v writes, want 1", n)
 	}
 }

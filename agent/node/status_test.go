@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,5 +100,59 @@ func TestWriteDue(t *testing.T) {
 	}
 	if heartbeatEvery < time.Minute {
 		t.Errorf("a heartbeat every %s writes a settled camera's status more than once a minute", heartbeatEvery)
+	}
+}
+
+func TestOnlyKeysChanged(t *testing.T) {
+	keysLoaded := func(msg string) metav1.Condition {
+		return metav1.Condition{Type: camv1.ConditionKeysLoaded, Status: metav1.ConditionTrue, Reason: "Loaded", Message: msg, ObservedGeneration: 1}
+	}
+	base := camv1.CameraStatus{FPS: "15.0", LoadedKeyIDs: []string{"k1"}, EnforcedKeyID: "k1", Endpoint: "http://pi-a/",
+		Conditions: []metav1.Condition{{Type: camv1.ConditionCapturing, Status: metav1.ConditionTrue, Reason: "Capturing", ObservedGeneration: 1},
+			keysLoaded("1 keys of the camera's TokenPolicy loaded")}}
+	with := func(f func(*camv1.CameraStatus)) camv1.CameraStatus { s := *base.DeepCopy(); f(&s); return s }
+	newKey := func(s *camv1.CameraStatus) {
+		s.LoadedKeyIDs = []string{"k1", "k2"}
+		s.Conditions[1] = keysLoaded("2 keys of the camera's TokenPolicy loaded")
+	}
+	for _, tc := range []struct {
+		name string
+		next camv1.CameraStatus
+		want bool
+	}{
+		{"nothing changed", base, false},
+		{"a pending key loaded, its count in the message", with(newKey), true},
+		{"the new key enforced, the old one gone", with(func(s *camv1.CameraStatus) { s.LoadedKeyIDs, s.EnforcedKeyID = []string{"k2"}, "k2" }), true},
+		{"a new key and the capture failing", with(func(s *camv1.CameraStatus) { newKey(s); s.Conditions[0].Status = metav1.ConditionFalse }), false},
+		{"keys lost: KeysLoaded turns false", with(func(s *camv1.CameraStatus) {
+			s.LoadedKeyIDs, s.EnforcedKeyID = nil, ""
+			s.Conditions[1].Status, s.Conditions[1].Reason = metav1.ConditionFalse, camv1.ReasonNoVerificationKeys
+		}), false},
+		{"a new key and a new endpoint", with(func(s *camv1.CameraStatus) { newKey(s); s.Endpoint = "http://pi-a:8443/" }), false},
+		{"a frame rate alone", with(func(s *camv1.CameraStatus) { s.FPS = "14.0" }), false},
+	} {
+		if got := onlyKeysChanged(base, tc.next); got != tc.want {
+			t.Errorf("%s: onlyKeysChanged %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestKeyReportOffsetsSpreadNodes(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	var lo, hi time.Duration = keyReportSpread, 0
+	for i := range 1000 {
+		node := fmt.Sprintf("pi-%04d", i)
+		d := keyReportOffset(node)
+		if d < 0 || d >= keyReportSpread {
+			t.Fatalf("%s: offset %s outside [0, %s)", node, d, keyReportSpread)
+		}
+		if d != keyReportOffset(node) {
+			t.Fatalf("%s: offset not stable", node)
+		}
+		seen[d], lo, hi = true, min(lo, d), max(hi, d)
+	}
+	// 1000 nodes over 8000 possible milliseconds: nearly all distinct, reaching both ends.
+	if len(seen) < 900 || lo > keyReportSpread/10 || hi < keyReportSpread*9/10 {
+		t.Errorf("1000 nodes got %d distinct offsets between %s and %s", len(seen), lo, hi)
 	}
 }
