@@ -122,7 +122,8 @@ type running struct {
 	lastStatus camv1.CameraStatus
 	lastWrite  time.Time
 	lastMotion time.Time
-	// keysSince is when the agent first saw keys it has not reported yet (keyReportSpread).
+	// keysSince is when the agent first held keys it has not reported yet (keyReportSpread);
+	// zero while the keys it holds are the ones last reported.
 	keysSince time.Time
 }
 

@@ -64,21 +64,19 @@ func (a *Agent) report(ctx context.Context, key types.NamespacedName) error {
 	}
 	now := a.opts.Clock.Now()
 	next := desiredStatus(cam.Status, o, now)
-	if !writeDue(last, next, lastWrite, now) {
-		return nil
-	}
-	if !lastWrite.IsZero() && onlyKeysChanged(last, next) {
-		if keysSince.IsZero() {
+	if held := !sameKeys(last, next); held != !keysSince.IsZero() {
+		keysSince = time.Time{}
+		if held {
 			keysSince = now
-			a.mu.Lock()
-			if r := a.cameras[key]; r != nil {
-				r.keysSince = now
-			}
-			a.mu.Unlock()
 		}
-		if now.Sub(keysSince) < keyReportOffset(a.opts.NodeName) {
-			return nil
+		a.mu.Lock()
+		if r := a.cameras[key]; r != nil {
+			r.keysSince = keysSince
 		}
+		a.mu.Unlock()
+	}
+	if !writeDue(last, next, lastWrite, keysSince, now, keyReportOffset(a.opts.NodeName)) {
+		return nil
 	}
 	hb := metav1.NewTime(now.Truncate(time.Second))
 	next.LastHeartbeatTime = &hb

@@ -109,7 +109,7 @@ func keyReportOffset(node string) time.Duration {
 // onlyKeysChanged says whether next differs from last in the keys alone: the loaded and
 // enforced key IDs and the KeysLoaded condition's message, which counts them.
 func onlyKeysChanged(last, next camv1.CameraStatus) bool {
-	if slices.Equal(last.LoadedKeyIDs, next.LoadedKeyIDs) && last.EnforcedKeyID == next.EnforcedKeyID {
+	if sameKeys(last, next) {
 		return false
 	}
 	same := *next.DeepCopy()
@@ -121,12 +121,24 @@ func onlyKeysChanged(last, next camv1.CameraStatus) bool {
 	return camerastatus.SameConditions(last.Conditions, same.Conditions) && last.Endpoint == same.Endpoint && last.Resolution == same.Resolution
 }
 
+// sameKeys says whether next reports the keys last did.
+func sameKeys(last, next camv1.CameraStatus) bool {
+	return slices.Equal(last.LoadedKeyIDs, next.LoadedKeyIDs) && last.EnforcedKeyID == next.EnforcedKeyID
+}
+
 // writeDue says whether the new status must be written now, given the last one written and
-// when: at once for what matters to people and to key rotation, motion counts at most every
-// eventEvery, and a heartbeat every heartbeatEvery even when nothing changed.
-func writeDue(last, next camv1.CameraStatus, lastWrite, now time.Time) bool {
-	if lastWrite.IsZero() || !camerastatus.SameConditions(last.Conditions, next.Conditions) ||
-		!slices.Equal(last.LoadedKeyIDs, next.LoadedKeyIDs) || last.EnforcedKeyID != next.EnforcedKeyID ||
+// when: at once for what matters to people, keys that are the only news once keyHold has
+// passed since the agent held them (keysSince; see keyReportSpread), motion counts at most
+// every eventEvery, and a heartbeat every heartbeatEvery even when nothing changed.
+func writeDue(last, next camv1.CameraStatus, lastWrite, keysSince, now time.Time, keyHold time.Duration) bool {
+	if lastWrite.IsZero() {
+		return true
+	}
+	if onlyKeysChanged(last, next) {
+		if now.Sub(keysSince) >= keyHold {
+			return true
+		}
+	} else if !sameKeys(last, next) || !camerastatus.SameConditions(last.Conditions, next.Conditions) ||
 		last.Endpoint != next.Endpoint || last.Resolution != next.Resolution {
 		return true
 	}

@@ -79,23 +79,30 @@ func TestWriteDue(t *testing.T) {
 		name  string
 		next  camv1.CameraStatus
 		since time.Duration
+		hold  time.Duration // keys held since t0, a key-only change held this long
 		want  bool
 	}{
-		{"nothing changed, a minute on", base, time.Minute, false},
-		{"nothing changed, a heartbeat on", base, heartbeatEvery, true},
-		{"frame rate and last frame moved, a minute on", with(func(s *camv1.CameraStatus) { s.LastFrameTime, s.FPS = frame(time.Minute), "14.9" }), time.Minute, false},
-		{"frame rate and last frame moved, a heartbeat on", with(func(s *camv1.CameraStatus) { s.LastFrameTime, s.FPS = frame(time.Minute), "14.9" }), heartbeatEvery, true},
-		{"a new motion event, 3 s on", with(func(s *camv1.CameraStatus) { s.MotionEvents = 1 }), 3 * time.Second, false},
-		{"a new motion event, 10 s on", with(func(s *camv1.CameraStatus) { s.MotionEvents = 1 }), 10 * time.Second, true},
-		{"a condition changed", with(func(s *camv1.CameraStatus) { s.Conditions[0].Status = metav1.ConditionFalse }), time.Second, true},
-		{"a new key loaded", with(func(s *camv1.CameraStatus) { s.LoadedKeyIDs = []string{"k1", "k2"} }), time.Second, true},
-		{"a new generation served", with(func(s *camv1.CameraStatus) { s.Conditions[0].ObservedGeneration = 2 }), time.Second, true},
+		{"nothing changed, a minute on", base, time.Minute, 0, false},
+		{"nothing changed, a heartbeat on", base, heartbeatEvery, 0, true},
+		{"frame rate and last frame moved, a minute on", with(func(s *camv1.CameraStatus) { s.LastFrameTime, s.FPS = frame(time.Minute), "14.9" }), time.Minute, 0, false},
+		{"frame rate and last frame moved, a heartbeat on", with(func(s *camv1.CameraStatus) { s.LastFrameTime, s.FPS = frame(time.Minute), "14.9" }), heartbeatEvery, 0, true},
+		{"a new motion event, 3 s on", with(func(s *camv1.CameraStatus) { s.MotionEvents = 1 }), 3 * time.Second, 0, false},
+		{"a new motion event, 10 s on", with(func(s *camv1.CameraStatus) { s.MotionEvents = 1 }), 10 * time.Second, 0, true},
+		{"a condition changed", with(func(s *camv1.CameraStatus) { s.Conditions[0].Status = metav1.ConditionFalse }), time.Second, 0, true},
+		{"a new key loaded", with(func(s *camv1.CameraStatus) { s.LoadedKeyIDs = []string{"k1", "k2"} }), time.Second, 0, true},
+		{"a new key loaded, 1 s into a 3 s hold", with(func(s *camv1.CameraStatus) { s.LoadedKeyIDs = []string{"k1", "k2"} }), time.Second, 3 * time.Second, false},
+		{"a new key loaded, 3 s into a 3 s hold", with(func(s *camv1.CameraStatus) { s.LoadedKeyIDs = []string{"k1", "k2"} }), 3 * time.Second, 3 * time.Second, true},
+		{"a new key and a condition changed, in a hold", with(func(s *camv1.CameraStatus) {
+			s.LoadedKeyIDs = []string{"k1", "k2"}
+			s.Conditions[0].Status = metav1.ConditionFalse
+		}), time.Second, 3 * time.Second, true},
+		{"a new generation served", with(func(s *camv1.CameraStatus) { s.Conditions[0].ObservedGeneration = 2 }), time.Second, 0, true},
 	} {
-		if got := writeDue(base, tc.next, t0, t0.Add(tc.since)); got != tc.want {
+		if got := writeDue(base, tc.next, t0, t0, t0.Add(tc.since), tc.hold); got != tc.want {
 			t.Errorf("%s: writeDue %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if !writeDue(camv1.CameraStatus{}, base, time.Time{}, t0) {
+	if !writeDue(camv1.CameraStatus{}, base, time.Time{}, t0, t0, keyReportSpread) {
 		t.Error("the first status is not written")
 	}
 	if heartbeatEvery < time.Minute {
