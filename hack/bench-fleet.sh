@@ -7,7 +7,7 @@
 #
 #   hack/bench-fleet.sh                          # NODES=50,200,1000 STEADY=150s ROUNDS=3
 #   NODES=50 STEADY=30s ROUNDS=1 hack/bench-fleet.sh   # a quick look
-#   FLEETSIM_FLAGS="--pprof-address 127.0.0.1:6061" hack/bench-fleet.sh   # profile the agents
+#   NODES=1000 FLEETSIM_FLAGS="--profile bin/bench/profiles" hack/bench-fleet.sh   # profile each rotation
 #
 # Needs the test control plane (hack/tools.sh envtest). About 12 minutes with the defaults.
 set -euo pipefail

@@ -55,6 +55,10 @@ type fleet struct {
 	fps     int32
 	motion  bool
 	agents  []*simAgent
+	// profiler, when set, profiles each rotation (--profile).
+	profiler *profiler
+	// policyCommits follows the policy's writes in etcd; set by the first rotation.
+	policyCommits commits
 }
 
 // simAgent is one node's agent: the agent package's own Agent, as the binary runs it, under a

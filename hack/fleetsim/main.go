@@ -15,8 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
-	_ "net/http/pprof" // only served with --pprof-address
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -63,11 +61,8 @@ func main() {
 	controllerBin := flag.String("controller", "bin/camfleet-controller", "the camfleet-controller binary")
 	out := flag.String("out", "bin/bench", "directory of the bench results")
 	logs := flag.String("logs", "", "directory for the controller's logs (default: a temporary one)")
-	pprofAddr := flag.String("pprof-address", "", "serve Go's /debug/pprof on this address, to see where the agents' time goes")
+	profiles := flag.String("profile", "", "write CPU profiles of the agents and of the API server over the first seconds of each rotation to this directory, to see where a rotation's time goes")
 	flag.Parse()
-	if *pprofAddr != "" {
-		go func() { fmt.Fprintln(os.Stderr, http.ListenAndServe(*pprofAddr, nil)) }()
-	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 
 	var ns []int
@@ -93,7 +88,7 @@ func main() {
 	var results []result
 	for _, n := range ns {
 		progress("fleet of %d nodes, %d cameras each", n, *cameras)
-		r, err := run(ctx, n, *cameras, int32(*fps), *motion, *steady, *rounds, bin, logDir)
+		r, err := run(ctx, n, *cameras, int32(*fps), *motion, *steady, *rounds, bin, logDir, *profiles)
 		if err != nil {
 			fail(fmt.Errorf("fleet of %d nodes (controller logs in %s): %w", n, logDir, err))
 		}
@@ -106,7 +101,7 @@ func main() {
 }
 
 // run measures one fleet size on its own control plane.
-func run(ctx context.Context, n, cameras int, fps int32, motion bool, steady time.Duration, rounds int, controllerBin, logDir string) (r result, err error) {
+func run(ctx context.Context, n, cameras int, fps int32, motion bool, steady time.Duration, rounds int, controllerBin, logDir, profiles string) (r result, err error) {
 	r.nodes, r.cameras = n, n*cameras
 	env, err := testenv.Start()
 	if err != nil {
@@ -116,6 +111,9 @@ func run(ctx context.Context, n, cameras int, fps int32, motion bool, steady tim
 	f, err := newFleet(env, n, cameras, fps, motion)
 	if err != nil {
 		return r, err
+	}
+	if profiles != "" {
+		f.profiler = &profiler{dir: profiles, api: env.Config}
 	}
 	t := time.Now()
 	if err := f.install(ctx); err != nil {
@@ -174,13 +172,13 @@ func run(ctx context.Context, n, cameras int, fps int32, motion bool, steady tim
 	progress("steady state over %s: %.1f API requests/s, %.2f status writes per camera per minute", r.steady.Round(time.Second), r.requestsPerSec, r.writesPerCameraMinute)
 
 	for i := range rounds {
-		rot, err := f.rotate(ctx, fmt.Sprintf("bench-rotate-%d", i), 2*time.Minute)
+		rot, err := f.rotate(ctx, fmt.Sprintf("bench-rotate-%d", i), fmt.Sprintf("%d-rotation-%d", n, i+1), 2*time.Minute)
 		if err != nil {
 			return r, err
 		}
 		r.rotations = append(r.rotations, rot)
-		progress("rotation %d: published after %s, every agent enforcing after %s, AGENTS %d/%d after %s", i+1, rot.published.Round(time.Millisecond),
-			rot.enforcing[len(rot.enforcing)-1].Round(time.Millisecond), n, n, rot.allReported.Round(time.Millisecond))
+		progress("rotation %d: published after %s, every agent enforcing after %s, AGENTS %d/%d after %s; after publication: %s", i+1, rot.published.Round(time.Millisecond),
+			rot.enforcing[len(rot.enforcing)-1].Round(time.Millisecond), n, n, rot.allReported.Round(time.Millisecond), rot.spread())
 	}
 	for i := range rounds {
 		rev, err := f.revoke(ctx, fmt.Sprintf("bench-revoke-%d", i), 2*time.Minute)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,16 +24,31 @@ const pollEvery = 10 * time.Millisecond
 
 // rotation is what one fleet-wide rotation took, every time measured from the annotation.
 type rotation struct {
-	// published is when the controller published the new key in the policy's status.
+	// published is when the policy's status with the new key committed in etcd.
 	published time.Duration
+	// policyBytes is the size of the policy as its watchers received it with the new key: the
+	// fan-out sends it to every agent.
+	policyBytes int
 	// enforcing is, per agent, when its keyring held the new key, sorted.
 	enforcing []time.Duration
 	// allReported is when the policy's AGENTS read N/N with the new key signing.
 	allReported time.Duration
 }
 
+// spread says when the agents enforced the key, counted from its publication: the shape of
+// the fan-out, for the progress log.
+func (r rotation) spread() string {
+	var parts []string
+	for _, q := range []float64{0.1, 0.5, 0.9, 0.99, 1} {
+		at := r.enforcing[min(int(q*float64(len(r.enforcing))), len(r.enforcing)-1)] - r.published
+		parts = append(parts, fmt.Sprintf("p%.0f %s", q*100, at.Round(time.Millisecond)))
+	}
+	return fmt.Sprintf("%s (policy %d bytes)", strings.Join(parts, ", "), r.policyBytes)
+}
+
 // rotate annotates the policy for a rotation and follows the new key to every agent.
-func (f *fleet) rotate(ctx context.Context, id string, timeout time.Duration) (rotation, error) {
+// name names its profiles (--profile).
+func (f *fleet) rotate(ctx context.Context, id, name string, timeout time.Duration) (rotation, error) {
 	var r rotation
 	before := map[string]bool{}
 	var p camv1.TokenPolicy
@@ -42,31 +59,39 @@ func (f *fleet) rotate(ctx context.Context, id string, timeout time.Duration) (r
 		before[k.KeyID] = true
 	}
 	n := len(f.agents)
-	// The policy is followed through a watch: polling it every pollEvery was 100 GETs a
-	// second on top of the fleet's own load, during the very seconds being measured.
-	w, err := f.admin.Watch(ctx, &camv1.TokenPolicyList{}, client.InNamespace(policyKey.Namespace),
-		client.MatchingFields{"metadata.name": policyKey.Name})
-	if err != nil {
-		return r, fmt.Errorf("watch %s: %w", policyKey, err)
+	// The policy is followed in etcd, where its writes commit: the API server's watch would
+	// deliver them to this bench somewhere in the fan-out to every agent, and polling it
+	// every pollEvery was 100 GETs a second during the very seconds being measured.
+	if f.policyCommits.key == nil {
+		key, err := findKey(ctx, f.env.EtcdURL(), "/tokenpolicies/"+policyKey.Namespace+"/"+policyKey.Name)
+		if err != nil {
+			return r, err
+		}
+		f.policyCommits = commits{etcd: f.env.EtcdURL(), key: key}
 	}
-	defer w.Stop()
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	committed, err := f.policyCommits.watch(wctx)
+	if err != nil {
+		return r, fmt.Errorf("follow %s: %w", policyKey, err)
+	}
 	var mu sync.Mutex
 	var last camv1.TokenPolicy
 	start := time.Now()
 	go func() {
 		want := fmt.Sprintf("%d/%d", n, n)
 		newKey := ""
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*camv1.TokenPolicy)
-			if !ok {
-				continue
-			}
-			at := time.Since(start)
+		for c := range committed {
+			p := &c.policy
+			at := c.at.Sub(start)
 			mu.Lock()
 			last = *p
 			for _, k := range p.Status.Keys {
 				if !before[k.KeyID] && r.published == 0 {
 					r.published, newKey = at, k.KeyID
+					if b, err := json.Marshal(p); err == nil {
+						r.policyBytes = len(b)
+					}
 				}
 			}
 			if newKey != "" && p.Status.ActiveKeyID == newKey && p.Status.Agents == want && r.allReported == 0 {
@@ -75,8 +100,12 @@ func (f *fleet) rotate(ctx context.Context, id string, timeout time.Duration) (r
 			mu.Unlock()
 		}
 	}()
-	if err := f.annotate(ctx, map[string]string{camv1.AnnotationRotate: id}); err != nil {
+	stopProfiles, err := f.profiler.start(ctx, name)
+	if err != nil {
 		return r, err
+	}
+	if err := f.annotate(ctx, map[string]string{camv1.AnnotationRotate: id}); err != nil {
+		return r, errors.Join(err, stopProfiles())
 	}
 	got := make([]time.Duration, n)
 	left := n
@@ -103,7 +132,7 @@ func (f *fleet) rotate(ctx context.Context, id string, timeout time.Duration) (r
 		if done {
 			slices.Sort(got)
 			res.enforcing = got
-			return res, nil
+			return res, stopProfiles()
 		}
 		if time.Now().After(deadline) {
 			var lag []string
@@ -114,8 +143,8 @@ func (f *fleet) rotate(ctx context.Context, id string, timeout time.Duration) (r
 					lag = append(lag, fmt.Sprintf("%s (loaded %v, active %s, source %s %s)", a.node, loaded, active, source, why))
 				}
 			}
-			return res, fmt.Errorf("rotation %s: after %s, %d of %d agents hold a new key; policy keys %d, agents %q; lagging: %s",
-				id, timeout, n-left, n, len(p.Status.Keys), p.Status.Agents, strings.Join(lag, "; "))
+			return res, errors.Join(stopProfiles(), fmt.Errorf("rotation %s: after %s, %d of %d agents hold a new key; policy keys %d, agents %q; lagging: %s",
+				id, timeout, n-left, n, len(p.Status.Keys), p.Status.Agents, strings.Join(lag, "; ")))
 		}
 		time.Sleep(pollEvery)
 	}

@@ -129,6 +129,10 @@ func (e *Env) Stop() error {
 	return err
 }
 
+// EtcdURL is the client URL of the control plane's etcd, for a bench that must see a write
+// when it commits rather than when the API server's watch fan-out reaches it.
+func (e *Env) EtcdURL() string { return e.env.ControlPlane.Etcd.URL.String() }
+
 // Kubectl is the path of the kubectl that matches the API server.
 func (e *Env) Kubectl() string { return filepath.Join(e.AssetsDir, "kubectl") }
 
