@@ -162,7 +162,7 @@ func TestUpdateRebuildsOnlyWhatVerifiesDifferently(t *testing.T) {
 		{"audience", func(p *camv1.TokenPolicy) { p.Spec.Audience = []string{"other"} }, true},
 		{"issuer", func(p *camv1.TokenPolicy) { p.Status.Issuer = iss + "/v2" }, true},
 	} {
-		before := verifier()
+		before, version := verifier(), kr.Version()
 		tc.change(p)
 		if err := kr.Update(p); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
@@ -170,9 +170,22 @@ func TestUpdateRebuildsOnlyWhatVerifiesDifferently(t *testing.T) {
 		if rebuilt := verifier() != before; rebuilt != tc.rebuild {
 			t.Errorf("%s: rebuilt %v, want %v", tc.name, rebuilt, tc.rebuild)
 		}
+		// The version is what tells an agent its state file is stale.
+		if moved := kr.Version() != version; moved != tc.rebuild {
+			t.Errorf("%s: version moved %v, want %v", tc.name, moved, tc.rebuild)
+		}
 	}
 	// The rebuilt verifier is the one in force: a token of the previous issuer is refused.
 	if kr.Still(key, sign(t, k1, iss, "a", clk.Now())) {
 		t.Error("a token of the previous issuer still verifies")
+	}
+	version := kr.Version()
+	kr.Remove(types.NamespacedName{Namespace: key.Namespace, Name: "absent"})
+	if kr.Version() != version {
+		t.Error("removing a policy the keyring does not hold moved its version")
+	}
+	kr.Remove(key)
+	if kr.Version() == version || len(kr.Policies()) != 0 {
+		t.Errorf("after removing %s: version %d (was %d), policies %v", key, kr.Version(), version, kr.Policies())
 	}
 }

@@ -91,6 +91,10 @@ type Agent struct {
 	source  string
 	why     string
 	written []byte
+	// writtenFrom is what the state file was last encoded from (stateSource), so the agent
+	// encodes it again only when that changed: a policy update reaches every camera's
+	// reconcile, and all but one find nothing new.
+	writtenFrom string
 	// restored are the cameras of the state file, started by Start.
 	restored []stateCamera
 
@@ -460,7 +464,8 @@ func (a *Agent) stopAll() {
 	}
 }
 
-// loadPolicy reads a policy from the cache and loads what its status publishes.
+// loadPolicy reads a policy from the cache and loads what its status publishes; its caller
+// saves the state.
 func (a *Agent) loadPolicy(ctx context.Context, key types.NamespacedName) error {
 	if key.Name == "" {
 		return fmt.Errorf("the camera names no TokenPolicy and the agent has no --default-token-policy")
@@ -469,7 +474,6 @@ func (a *Agent) loadPolicy(ctx context.Context, key types.NamespacedName) error 
 	if err := a.client.Get(ctx, key, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			a.Keys.Remove(key)
-			a.saveState()
 		}
 		return fmt.Errorf("read TokenPolicy %s: %w", key, err)
 	}
@@ -481,13 +485,10 @@ func (a *Agent) loadPolicy(ctx context.Context, key types.NamespacedName) error 
 	if !slices.Equal(before, after) {
 		a.opts.Log.Info("Loaded verification keys", "tokenPolicy", key.String(), "keyIDs", after, "activeKeyID", active)
 	}
-	// Every change counts, a revoked token ID as much as a key: saveState writes only when
-	// the material differs from the file.
-	a.saveState()
 	return nil
 }
 
-// prunePolicies forgets the policies no running camera names.
+// prunePolicies forgets the policies no running camera names. Its callers save the state.
 func (a *Agent) prunePolicies() {
 	a.mu.Lock()
 	used := map[types.NamespacedName]bool{}
@@ -495,15 +496,10 @@ func (a *Agent) prunePolicies() {
 		used[r.policy] = true
 	}
 	a.mu.Unlock()
-	removed := false
-	for _, p := range a.Keys.Snapshot() {
-		if key := (types.NamespacedName{Namespace: p.Namespace, Name: p.Name}); !used[key] {
+	for _, key := range a.Keys.Policies() {
+		if !used[key] {
 			a.Keys.Remove(key)
-			removed = true
 		}
-	}
-	if removed {
-		a.saveState()
 	}
 }
 
@@ -565,6 +561,9 @@ func (a *Agent) saveState() {
 	if a.opts.StateDir == "" {
 		return
 	}
+	// The version is read before the snapshot: a change in between makes the next call
+	// encode again, never skip a change.
+	version := a.Keys.Version()
 	policies := a.Keys.Snapshot()
 	slices.SortFunc(policies, func(x, y *camv1.TokenPolicy) int {
 		return strings.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name)
@@ -579,6 +578,13 @@ func (a *Agent) saveState() {
 	slices.SortFunc(cams, func(x, y stateCamera) int {
 		return strings.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name)
 	})
+	from := stateSource(version, cams)
+	a.stateMu.Lock()
+	same := from == a.writtenFrom
+	a.stateMu.Unlock()
+	if same {
+		return
+	}
 	b, err := encodeState(policies, cams)
 	if err != nil {
 		a.opts.Log.Error(err, "Cannot encode the verification material")
@@ -587,11 +593,23 @@ func (a *Agent) saveState() {
 	a.stateMu.Lock()
 	defer a.stateMu.Unlock()
 	if bytes.Equal(b, a.written) {
+		a.writtenFrom = from
 		return
 	}
 	if err := writeState(a.opts.StateDir, b); err != nil {
 		a.opts.Log.Error(err, "Cannot save the verification material", "stateDir", a.opts.StateDir)
 		return
 	}
-	a.written = b
+	a.written, a.writtenFrom = b, from
+}
+
+// stateSource names what a state file is encoded from: the keyring's version and each
+// camera's generation and policy (a camera's spec changes only with its generation).
+func stateSource(keys uint64, cams []stateCamera) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", keys)
+	for _, c := range cams {
+		fmt.Fprintf(&b, ";%s/%s@%d:%s/%s", c.Namespace, c.Name, c.Generation, c.PolicyNamespace, c.PolicyName)
+	}
+	return b.String()
 }

@@ -27,7 +27,7 @@ func TestRotationWaitsForEveryAgent(t *testing.T) {
 	ns := env.Namespace(t)
 	startController(t, ns)
 	// Longer than any node's hold on a key report, so that both agents can report in time.
-	const maxWait = keyReportSpread + 4*time.Second
+	const maxWait = keyReportDelay + keyReportSpread + 4*time.Second
 	p := &camv1.TokenPolicy{Spec: camv1.TokenPolicySpec{Audience: []string{"camfleet"},
 		Rotation: camv1.RotationSpec{PublishAhead: &metav1.Duration{}, MaxActivationWait: &metav1.Duration{Duration: maxWait}}}}
 	p.Namespace, p.Name = ns, "home"

@@ -89,21 +89,27 @@ func desiredStatus(cur camv1.CameraStatus, o observed, now time.Time) camv1.Came
 	return st
 }
 
-// keyReportSpread bounds how long an agent holds back a status whose only news is its keys.
-// In a fleet-wide rotation every agent loads the new key within a second or two and, without
-// the hold, writes all its cameras' statuses at once: at 1000 nodes, 3000 server-side applies
-// that took half the API server's CPU in the very seconds the other agents were still loading
-// the key (docs/benchmarks.md). Each node waits its own offset in [0, keyReportSpread), so the
-// reports spread out; the policy's AGENTS count lags by at most this much, and enforcement,
-// which needs no report, not at all.
-const keyReportSpread = 8 * time.Second
+// keyReportDelay and keyReportSpread set when an agent writes a status whose only news is its
+// keys. In a fleet-wide rotation every agent loads the new key within a second or two and,
+// without a hold, writes all its cameras' statuses at once: at 1000 nodes, 3000 server-side
+// applies that took half the API server's CPU in the very seconds the other agents were still
+// loading the key (docs/benchmarks.md). So no report comes sooner than keyReportDelay after the
+// agent loaded the key, longer than the fan-out of a key to 1000 agents takes on the bench's
+// two cores, and each node then waits its own offset in keyReportSpread, so the reports spread
+// out. The policy's AGENTS count and a pending key's activation lag by at most the sum;
+// enforcement, which needs no report, not at all.
+const (
+	keyReportDelay  = 3 * time.Second
+	keyReportSpread = 8 * time.Second
+)
 
-// keyReportOffset is a node's place in keyReportSpread: fixed per node name, so a node's
-// reports neither bunch up with the others' nor drift from one rotation to the next.
+// keyReportOffset is how long a node holds a key report: keyReportDelay and the node's place
+// in keyReportSpread, fixed per node name, so a node's reports neither bunch up with the
+// others' nor drift from one rotation to the next.
 func keyReportOffset(node string) time.Duration {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(node))
-	return time.Duration(h.Sum32()%uint32(keyReportSpread/time.Millisecond)) * time.Millisecond
+	return keyReportDelay + time.Duration(h.Sum32()%uint32(keyReportSpread/time.Millisecond))*time.Millisecond
 }
 
 // onlyKeysChanged says whether next differs from last in the keys alone: the loaded and
@@ -128,7 +134,7 @@ func sameKeys(last, next camv1.CameraStatus) bool {
 
 // writeDue says whether the new status must be written now, given the last one written and
 // when: at once for what matters to people, keys that are the only news once keyHold has
-// passed since the agent held them (keysSince; see keyReportSpread), motion counts at most
+// passed since the agent held them (keysSince; see keyReportOffset), motion counts at most
 // every eventEvery, and a heartbeat every heartbeatEvery even when nothing changed.
 func writeDue(last, next camv1.CameraStatus, lastWrite, keysSince, now time.Time, keyHold time.Duration) bool {
 	if lastWrite.IsZero() {

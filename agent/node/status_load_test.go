@@ -94,7 +94,7 @@ func TestSettledCameraWritesStatusLessThanOnceAMinute(t *testing.T) {
 		t.Errorf("the camera is not Ready after ten quiet minutes: %+v", camera().Status)
 	}
 
-	// A rotation's new key is news: written once the node's place in keyReportSpread has
+	// A rotation's new key is news: written once the node's hold (keyReportOffset) has
 	// passed after the agent loads it.
 	annotate(t, ns, camv1.AnnotationRotate, "load-test")
 	policy := types.NamespacedName{Namespace: ns, Name: "home"}
@@ -104,11 +104,11 @@ func TestSettledCameraWritesStatusLessThanOnceAMinute(t *testing.T) {
 	})
 	loaded, _, _ := a.Keys.Keys(policy)
 	w0 = writes()
-	for range int(keyReportSpread/statusTick) + 1 {
+	for range int((keyReportDelay+keyReportSpread)/statusTick) + 1 {
 		tick()
 	}
 	if got := camera().Status.LoadedKeyIDs; !slices.Equal(got, loaded) {
-		t.Errorf("%s after loading keys %v the status holds %v", keyReportSpread, loaded, got)
+		t.Errorf("%s after loading keys %v the status holds %v", keyReportDelay+keyReportSpread, loaded, got)
 	}
 	if n := writes() - w0; n != 1 {
 		t.Errorf("the new key was reported in %v writes, want 1", n)

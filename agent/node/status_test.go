@@ -146,12 +146,13 @@ func TestOnlyKeysChanged(t *testing.T) {
 
 func TestKeyReportOffsetsSpreadNodes(t *testing.T) {
 	seen := map[time.Duration]bool{}
-	var lo, hi time.Duration = keyReportSpread, 0
+	first, last := keyReportDelay, keyReportDelay+keyReportSpread
+	lo, hi := last, time.Duration(0)
 	for i := range 1000 {
 		node := fmt.Sprintf("pi-%04d", i)
 		d := keyReportOffset(node)
-		if d < 0 || d >= keyReportSpread {
-			t.Fatalf("%s: offset %s outside [0, %s)", node, d, keyReportSpread)
+		if d < first || d >= last {
+			t.Fatalf("%s: offset %s outside [%s, %s)", node, d, first, last)
 		}
 		if d != keyReportOffset(node) {
 			t.Fatalf("%s: offset not stable", node)
@@ -159,7 +160,7 @@ func TestKeyReportOffsetsSpreadNodes(t *testing.T) {
 		seen[d], lo, hi = true, min(lo, d), max(hi, d)
 	}
 	// 1000 nodes over 8000 possible milliseconds: nearly all distinct, reaching both ends.
-	if len(seen) < 900 || lo > keyReportSpread/10 || hi < keyReportSpread*9/10 {
+	if len(seen) < 900 || lo > first+keyReportSpread/10 || hi < first+keyReportSpread*9/10 {
 		t.Errorf("1000 nodes got %d distinct offsets between %s and %s", len(seen), lo, hi)
 	}
 }

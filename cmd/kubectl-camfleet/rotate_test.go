@@ -116,10 +116,10 @@ func TestRotateWaitTimesOutNamingTheLaggingNodes(t *testing.T) {
 	first := f.policy(t).Status.ActiveKeyID
 	f.agents["b"].stop()
 
-	// Longer than the agents' 8 s spread of key reports (agent/node keyReportSpread), so that
-	// a's report is in before the wait gives up.
+	// Longer than the agents' hold on key reports, at most 11 s (agent/node keyReportOffset),
+	// so that a's report is in before the wait gives up.
 	start := time.Now()
-	r := plugin(t, f.ns, "", "rotate", "home", "--wait", "--timeout", "12s")
+	r := plugin(t, f.ns, "", "rotate", "home", "--wait", "--timeout", "16s")
 	took := time.Since(start)
 	p := f.policy(t)
 	var pending string
@@ -131,10 +131,10 @@ func TestRotateWaitTimesOutNamingTheLaggingNodes(t *testing.T) {
 	if pending == "" || p.Status.ActiveKeyID != first {
 		t.Fatalf("want a pending key waiting for %s and %s still active; keys %+v", f.nodes["b"], first, p.Status.Keys)
 	}
-	want := "timed out after 12s waiting for the rotation: " + f.ns + "/home: key " + fleet.ShortKeyID(pending) + " Pending, 1/2 agents, lagging nodes: " + f.nodes["b"]
+	want := "timed out after 16s waiting for the rotation: " + f.ns + "/home: key " + fleet.ShortKeyID(pending) + " Pending, 1/2 agents, lagging nodes: " + f.nodes["b"]
 	wantError(t, r, exitFailure, want)
 	if took > 30*time.Second {
-		t.Errorf("the 12s timeout took %s", took)
+		t.Errorf("the 16s timeout took %s", took)
 	}
 	if !strings.Contains(r.stdout, "1/2 agents hold it, lagging: "+f.nodes["b"]) {
 		t.Errorf("no progress line naming the lagging node:\n%s", r.stdout)
