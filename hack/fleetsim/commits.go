@@ -4,9 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,23 +75,74 @@ func etcdCall(ctx context.Context, etcd, path string, body, out any) error {
 }
 
 // watch sends every committed version of the object until ctx ends, then closes the channel.
-// The watch is in place when it returns.
+// The watch is in place when it returns. It is read by a child process (follow), which stamps
+// each commit as it arrives: a goroutine of this process would wait for a turn behind the
+// thousand agents busy with that very commit, and stamp it up to a second late.
 func (c commits) watch(ctx context.Context) (<-chan commit, error) {
-	b, err := json.Marshal(map[string]any{"create_request": map[string]any{"key": c.key}})
+	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.etcd, "/")+"/v3/watch", bytes.NewReader(b))
+	cmd := exec.CommandContext(ctx, self, "--follow-etcd", c.etcd, "--follow-key", base64.StdEncoding.EncodeToString(c.key))
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("follow etcd: %w", err)
+	}
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(make([]byte, 0, 1<<16), 16<<20)
+	if !lines.Scan() || lines.Text() != "ready" {
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("follow etcd: no confirmation (%q, %v, %v)", lines.Text(), lines.Err(), cmd.Wait())
+	}
+	out := make(chan commit, 64)
+	go func() {
+		defer close(out)
+		defer func() { _ = cmd.Wait() }()
+		for lines.Scan() {
+			stamp, value, ok := strings.Cut(lines.Text(), " ")
+			ns, err := strconv.ParseInt(stamp, 10, 64)
+			if !ok || err != nil {
+				continue
+			}
+			b, err := base64.StdEncoding.DecodeString(value)
+			var p camv1.TokenPolicy
+			// Custom resources are stored as JSON.
+			if err != nil || json.Unmarshal(b, &p) != nil {
+				continue
+			}
+			select {
+			case out <- commit{at: time.Unix(0, ns), policy: p}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// follow is the child process of watch (--follow-etcd): it watches key in etcd and writes
+// "ready" once the watch is in place, then a line per committed version, "<unix ns> <base64
+// value>", stamped when it arrived.
+func follow(ctx context.Context, etcd string, key []byte, w io.Writer) error {
+	b, err := json.Marshal(map[string]any{"create_request": map[string]any{"key": key}})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(etcd, "/")+"/v3/watch", bytes.NewReader(b))
+	if err != nil {
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("etcd watch: %w", err)
+		return fmt.Errorf("etcd watch: %w", err)
 	}
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		return nil, fmt.Errorf("etcd watch: %s", resp.Status)
+		return fmt.Errorf("etcd watch: %s", resp.Status)
 	}
 	type message struct {
 		Result struct {
@@ -102,37 +158,30 @@ func (c commits) watch(ctx context.Context) (<-chan commit, error) {
 	lines.Buffer(make([]byte, 0, 1<<16), 16<<20)
 	// The first message confirms the watch: until then a write could be missed.
 	if !lines.Scan() {
-		resp.Body.Close()
-		return nil, fmt.Errorf("etcd watch: no confirmation: %v", lines.Err())
+		return fmt.Errorf("etcd watch: no confirmation: %v", lines.Err())
 	}
 	var first message
 	if err := json.Unmarshal(lines.Bytes(), &first); err != nil || !first.Result.Created {
-		resp.Body.Close()
-		return nil, fmt.Errorf("etcd watch: unexpected first message %q", lines.Text())
+		return fmt.Errorf("etcd watch: unexpected first message %q", lines.Text())
 	}
-	out := make(chan commit, 64)
-	go func() {
-		defer close(out)
-		defer resp.Body.Close()
-		for lines.Scan() {
-			at := time.Now()
-			var m message
-			if err := json.Unmarshal(lines.Bytes(), &m); err != nil {
+	if _, err := fmt.Fprintln(w, "ready"); err != nil {
+		return err
+	}
+	for lines.Scan() {
+		at := time.Now()
+		var m message
+		if err := json.Unmarshal(lines.Bytes(), &m); err != nil {
+			continue
+		}
+		for _, ev := range m.Result.Events {
+			// A deletion has no value.
+			if len(ev.Kv.Value) == 0 {
 				continue
 			}
-			for _, ev := range m.Result.Events {
-				var p camv1.TokenPolicy
-				// Custom resources are stored as JSON; a deletion has no value.
-				if len(ev.Kv.Value) == 0 || json.Unmarshal(ev.Kv.Value, &p) != nil {
-					continue
-				}
-				select {
-				case out <- commit{at: at, policy: p}:
-				case <-ctx.Done():
-					return
-				}
+			if _, err := fmt.Fprintf(w, "%d %s\n", at.UnixNano(), base64.StdEncoding.EncodeToString(ev.Kv.Value)); err != nil {
+				return err
 			}
 		}
-	}()
-	return out, nil
+	}
+	return lines.Err()
 }

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -62,7 +63,21 @@ func main() {
 	out := flag.String("out", "bin/bench", "directory of the bench results")
 	logs := flag.String("logs", "", "directory for the controller's logs (default: a temporary one)")
 	profiles := flag.String("profile", "", "write CPU profiles of the agents and of the API server over the first seconds of each rotation to this directory, to see where a rotation's time goes")
+	followEtcd := flag.String("follow-etcd", "", "internal: follow --follow-key in this etcd and print its commits (the child process a rotation measures publication with)")
+	followKey := flag.String("follow-key", "", "internal: the base64 etcd key for --follow-etcd")
 	flag.Parse()
+	if *followEtcd != "" {
+		key, err := base64.StdEncoding.DecodeString(*followKey)
+		if err != nil {
+			fail(fmt.Errorf("--follow-key: %w", err))
+		}
+		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer cancel()
+		if err := follow(ctx, *followEtcd, key, os.Stdout); err != nil && ctx.Err() == nil {
+			fail(err)
+		}
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 
 	var ns []int
