@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
@@ -48,6 +49,8 @@ type entry struct {
 	loaded      []string
 	active      string
 	queryTokens bool
+	// loadedAt is when this material was loaded.
+	loadedAt time.Time
 	// external maps an external issuer to the permissions its tokens get.
 	external map[string]permission.Set
 }
@@ -99,7 +102,7 @@ func (k *Keyring) Update(p *camv1.TokenPolicy) error {
 		return fmt.Errorf("build verifier for %s: %w", key, err)
 	}
 	e := &entry{policy: p.DeepCopy(), issuer: issuer, verifier: token.NewCachedVerifier(v, cacheSize),
-		active: p.Status.ActiveKeyID, queryTokens: p.Spec.Tokens.AllowQueryToken, external: map[string]permission.Set{}}
+		active: p.Status.ActiveKeyID, queryTokens: p.Spec.Tokens.AllowQueryToken, loadedAt: k.Clock.Now(), external: map[string]permission.Set{}}
 	for _, pk := range v.Keys().Keys() {
 		e.loaded = append(e.loaded, pk.KeyID)
 	}
@@ -207,6 +210,18 @@ func (k *Keyring) Keys(policy types.NamespacedName) (loaded []string, active str
 		return nil, "", false
 	}
 	return slices.Clone(e.loaded), e.active, true
+}
+
+// LoadedAt is when the keyring loaded the material it enforces for a policy (the last change
+// of keys, revocations or rules), zero for a policy it does not hold: how long after a
+// publication a node enforced it.
+func (k *Keyring) LoadedAt(policy types.NamespacedName) time.Time {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if e := k.policies[policy]; e != nil {
+		return e.loadedAt
+	}
+	return time.Time{}
 }
 
 // Snapshot returns the policies the keyring holds, as they were when loaded, for the state

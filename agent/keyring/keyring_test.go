@@ -163,6 +163,7 @@ func TestUpdateRebuildsOnlyWhatVerifiesDifferently(t *testing.T) {
 		{"issuer", func(p *camv1.TokenPolicy) { p.Status.Issuer = iss + "/v2" }, true},
 	} {
 		before, version := verifier(), kr.Version()
+		clk.Step(time.Second)
 		tc.change(p)
 		if err := kr.Update(p); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
@@ -173,6 +174,9 @@ func TestUpdateRebuildsOnlyWhatVerifiesDifferently(t *testing.T) {
 		// The version is what tells an agent its state file is stale.
 		if moved := kr.Version() != version; moved != tc.rebuild {
 			t.Errorf("%s: version moved %v, want %v", tc.name, moved, tc.rebuild)
+		}
+		if now := kr.LoadedAt(key).Equal(clk.Now()); now != tc.rebuild {
+			t.Errorf("%s: loaded at %s (now %s), want now: %v", tc.name, kr.LoadedAt(key), clk.Now(), tc.rebuild)
 		}
 	}
 	// The rebuilt verifier is the one in force: a token of the previous issuer is refused.
@@ -185,7 +189,7 @@ func TestUpdateRebuildsOnlyWhatVerifiesDifferently(t *testing.T) {
 		t.Error("removing a policy the keyring does not hold moved its version")
 	}
 	kr.Remove(key)
-	if kr.Version() == version || len(kr.Policies()) != 0 {
+	if kr.Version() == version || len(kr.Policies()) != 0 || !kr.LoadedAt(key).IsZero() {
 		t.Errorf("after removing %s: version %d (was %d), policies %v", key, kr.Version(), version, kr.Policies())
 	}
 }

@@ -35,7 +35,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -167,7 +166,9 @@ func New(cfg *rest.Config, o Options) (*Agent, error) {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			// Only this node's Cameras, selected by the API server.
 			&camv1.Camera{}: {Field: fields.OneTermEqualSelector("spec.nodeName", o.NodeName)},
-		}},
+		},
+			// The agent never reads managed fields; a Pi need not keep or copy them.
+			DefaultTransform: cache.TransformStripManagedFields()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent manager: %w", err)
@@ -179,11 +180,19 @@ func New(cfg *rest.Config, o Options) (*Agent, error) {
 	a.loadState()
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&camv1.Camera{}).
-		Watches(&camv1.TokenPolicy{}, handler.EnqueueRequestsFromMapFunc(a.camerasOfPolicy), builder.WithPredicates(materialChanged)).
 		Named("camera-agent").
 		Complete(reconcile.Func(a.reconcile))
 	if err != nil {
 		return nil, fmt.Errorf("agent camera controller: %w", err)
+	}
+	// The keyring is the node's, not a camera's: a policy's new material is loaded once, by
+	// its own reconcile, rather than by one reconcile per camera it governs.
+	err = ctrl.NewControllerManagedBy(mgr).
+		For(&camv1.TokenPolicy{}, builder.WithPredicates(materialChanged)).
+		Named("policy-agent").
+		Complete(reconcile.Func(a.reconcilePolicy))
+	if err != nil {
+		return nil, fmt.Errorf("agent policy controller: %w", err)
 	}
 	if err := mgr.Add(manager.RunnableFunc(a.statusLoop)); err != nil {
 		return nil, err
@@ -385,11 +394,14 @@ func (a *Agent) reconcile(ctx context.Context, req reconcile.Request) (reconcile
 		return reconcile.Result{}, fmt.Errorf("read camera %s: %w", req, err)
 	}
 	policy := publication.GoverningPolicy(cam, a.opts.DefaultPolicy)
-	if err := a.loadPolicy(ctx, policy); err != nil {
-		log.Error(err, "Cannot load the camera's TokenPolicy; its requests are refused", "tokenPolicy", policy.String())
+	load := func() {
+		if err := a.loadPolicy(ctx, policy); err != nil {
+			log.Error(err, "Cannot load the camera's TokenPolicy; its requests are refused", "tokenPolicy", policy.String())
+		}
 	}
 
 	if cam.Spec.Suspend {
+		load()
 		a.mu.Lock()
 		r := a.cameras[req.NamespacedName]
 		delete(a.cameras, req.NamespacedName)
@@ -414,6 +426,9 @@ func (a *Agent) reconcile(ctx context.Context, req reconcile.Request) (reconcile
 	r.policy, r.generation, r.spec = policy, cam.Generation, *cam.Spec.DeepCopy()
 	runCtx := a.ctx
 	a.mu.Unlock()
+	// Loaded once the camera counts as running under the policy: an update of the policy
+	// from then on reaches reconcilePolicy, and one before is in the cache read here.
+	load()
 	switch {
 	case fresh:
 		r.cam.Start(runCtx)
@@ -503,18 +518,30 @@ func (a *Agent) prunePolicies() {
 	}
 }
 
-// camerasOfPolicy maps a TokenPolicy change to the node's Cameras it governs.
-func (a *Agent) camerasOfPolicy(_ context.Context, o client.Object) []reconcile.Request {
-	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+// reconcilePolicy loads a policy's material when a camera of this node runs under it; the
+// camera reconciles load it when a camera starts or moves to it, and prunePolicies forgets it
+// when none does any more.
+func (a *Agent) reconcilePolicy(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if !a.runsUnder(req.NamespacedName) {
+		return reconcile.Result{}, nil
+	}
+	if err := a.loadPolicy(ctx, req.NamespacedName); err != nil {
+		a.opts.Log.Error(err, "Cannot load a TokenPolicy of this node's cameras; their requests are refused", "tokenPolicy", req.String())
+	}
+	a.saveState()
+	return reconcile.Result{}, nil
+}
+
+// runsUnder says whether a camera of this node runs under the policy.
+func (a *Agent) runsUnder(policy types.NamespacedName) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []reconcile.Request
-	for k, r := range a.cameras {
-		if r.policy == key {
-			out = append(out, reconcile.Request{NamespacedName: k})
+	for _, r := range a.cameras {
+		if r.policy == policy {
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 // hooks connect a camera to the agent's Events, metrics and status writes.

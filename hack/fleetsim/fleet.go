@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -181,6 +182,11 @@ func (f *fleet) identity(ctx context.Context, cs kubernetes.Interface, nodeName 
 	cfg.UserAgent = "camfleet-agent/" + nodeName
 	// The client-side limits ctrl.GetConfig gives the agent binary (client-go's own are lower).
 	cfg.QPS, cfg.Burst = 20, 30
+	// Its own connections, as a node has: client-go shares one transport among configs with the
+	// same TLS settings (a bearer token is not one), which would carry every simulated agent's
+	// watches over one HTTP/2 connection, served by one goroutine in the API server. A dialer
+	// of its own gives each agent a transport of its own.
+	cfg.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	return cfg, nil
 }
 

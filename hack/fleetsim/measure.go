@@ -18,8 +18,8 @@ import (
 	"github.com/camfleet/camfleet/internal/token"
 )
 
-// pollEvery is how often the bench looks at every agent's keyring; it bounds the resolution
-// of the convergence times.
+// pollEvery is how often the bench looks at every agent's keyring for the new material; the
+// times come from the keyring itself (enforcedAt).
 const pollEvery = 10 * time.Millisecond
 
 // rotation is what one fleet-wide rotation took, every time measured from the annotation.
@@ -119,7 +119,7 @@ func (f *fleet) rotate(ctx context.Context, id, name string, timeout time.Durati
 			loaded, _, _ := a.agent.Keys.Keys(policyKey)
 			for _, k := range loaded {
 				if !before[k] {
-					got[i] = now
+					got[i] = enforcedAt(a, start, now)
 					left--
 					break
 				}
@@ -175,7 +175,7 @@ func (f *fleet) revoke(ctx context.Context, id string, timeout time.Duration) ([
 		for i, a := range f.agents {
 			if got[i] == 0 {
 				if _, err := a.agent.Keys.Verify(policyKey, tok); err != nil {
-					got[i] = now
+					got[i] = enforcedAt(a, start, now)
 					left--
 				}
 			}
@@ -187,6 +187,18 @@ func (f *fleet) revoke(ctx context.Context, id string, timeout time.Duration) ([
 	}
 	slices.Sort(got)
 	return got, nil
+}
+
+// enforcedAt is when an agent seen enforcing new material at seen (both from start) began
+// to: when its keyring loaded it. The look at every agent runs in the process the agents
+// share, and while they are busy with the very update being measured it can fall seconds
+// behind, stamping hundreds of agents at once.
+func enforcedAt(a *simAgent, start time.Time, seen time.Duration) time.Duration {
+	at := a.agent.Keys.LoadedAt(policyKey).Sub(start)
+	if at <= 0 || at > seen {
+		return seen
+	}
+	return at
 }
 
 // signActive signs an access token with the policy's active key, as the token service would.

@@ -54,7 +54,7 @@ func buildPart(results []result, cameras, fps int, motion bool, steady time.Dura
 			"one agent per node in one process, each the agent package's node.Agent (key sync, keyring enforcement, %d test-pattern cameras at %d fps "+
 			"with their scripted object crossing once an hour, a fleet watching still scenes, %s, "+
 			"status reports) under a ServiceAccount token bound to its Node, with the chart's RBAC and the per-node write fence in force. "+
-			"Times are from the rotate annotation, median of %d rounds with (min–max) in brackets; each agent's keyring is looked at every %s; "+
+			"Times are from the rotate annotation, median of %d rounds with (min–max) in brackets; an agent's time is when its keyring loaded the new material (looked for every %s); "+
 			"a key's publication is when the policy's status holding it commits, seen through etcd's own watch. "+
 			"Steady state is counted from the API server's apiserver_request_total over %s after every Camera is Ready. "+
 			"Cold start: the controller restarted on the settled fleet, from exec until its reconcile counters cover every Camera and the policy and its queues are empty. "+
