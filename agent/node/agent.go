@@ -205,8 +205,8 @@ func New(cfg *rest.Config, o Options) (*Agent, error) {
 
 // materialChanged passes TokenPolicy updates that change what the keyring enforces. During a
 // fleet-wide rotation the policy's status moves with every agent's report ("412/1000"...);
-// waking every camera of every node for each move would cost each node a reconcile per camera
-// and a state file comparison, for nothing.
+// a reconcile of every node for each move would cost each node a policy read and a material
+// comparison, for nothing.
 var materialChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 	old, ok1 := e.ObjectOld.(*camv1.TokenPolicy)
 	cur, ok2 := e.ObjectNew.(*camv1.TokenPolicy)

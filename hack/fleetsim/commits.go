@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -96,7 +97,7 @@ func (c commits) watch(ctx context.Context) (<-chan commit, error) {
 	lines.Buffer(make([]byte, 0, 1<<16), 16<<20)
 	if !lines.Scan() || lines.Text() != "ready" {
 		_ = cmd.Process.Kill()
-		return nil, fmt.Errorf("follow etcd: no confirmation (%q, %v, %v)", lines.Text(), lines.Err(), cmd.Wait())
+		return nil, fmt.Errorf("follow etcd: no confirmation (%q): %w", lines.Text(), errors.Join(lines.Err(), cmd.Wait()))
 	}
 	out := make(chan commit, 64)
 	go func() {
@@ -158,7 +159,7 @@ func follow(ctx context.Context, etcd string, key []byte, w io.Writer) error {
 	lines.Buffer(make([]byte, 0, 1<<16), 16<<20)
 	// The first message confirms the watch: until then a write could be missed.
 	if !lines.Scan() {
-		return fmt.Errorf("etcd watch: no confirmation: %v", lines.Err())
+		return fmt.Errorf("etcd watch: closed before confirming: %w", errors.Join(lines.Err(), io.ErrUnexpectedEOF))
 	}
 	var first message
 	if err := json.Unmarshal(lines.Bytes(), &first); err != nil || !first.Result.Created {
