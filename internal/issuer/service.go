@@ -32,13 +32,20 @@ var _ manager.LeaderElectionRunnable = Service{}
 // NeedLeaderElection is false: every replica serves logins.
 func (Service) NeedLeaderElection() bool { return false }
 
+// idleTimeout outlasts stock HTTP clients' own idle timeouts (Go's is 90 s), so a client drops
+// an idle connection before the service does. Otherwise Go closes it after the 10 s read
+// timeout, and a login a phone sends on a connection that is just closing fails with EOF and,
+// being a POST, is not retried.
+const idleTimeout = 2 * time.Minute
+
 // Start serves until ctx ends, then drains requests for up to five seconds.
 func (s Service) Start(ctx context.Context) error {
 	l, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("token service listen on %s: %w", s.Addr, err)
 	}
-	srv := &http.Server{Handler: s.Server.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.Server.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		IdleTimeout: idleTimeout}
 	s.Server.Log.Info("Serving the token service", "address", l.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

@@ -342,7 +342,7 @@ func firstStreamPart(url, tok string) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := httpClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -363,16 +363,9 @@ func firstStreamPart(url, tok string) (string, error) {
 }
 
 // call sends one request, with tok as Bearer token when set, and returns the status and body;
-// status 0 when nothing answered.
-// httpClient drops idle connections before the token service would (its idle timeout is its
-// 10 s read timeout): a POST on a connection the server is just closing fails with EOF and,
-// not being idempotent, is not retried. A login after a rotation's wait hit exactly that.
-var httpClient = func() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.IdleConnTimeout = 5 * time.Second
-	return &http.Client{Transport: tr}
-}()
-
+// status 0 when nothing answered. It uses a stock client, idle connections and all: a login
+// after a rotation's wait once met a connection the token service was closing
+// (internal/issuer idleTimeout).
 func call(method, url, tok, body string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -386,7 +379,7 @@ func call(method, url, tok, body string) (int, string) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
