@@ -91,8 +91,8 @@ type Agent struct {
 	why     string
 	written []byte
 	// writtenFrom is what the state file was last encoded from (stateSource), so the agent
-	// encodes it again only when that changed: a policy update reaches every camera's
-	// reconcile, and all but one find nothing new.
+	// encodes it again only when that changed: every reconcile saves the state, and most,
+	// woken by a Camera's status, change nothing the file holds.
 	writtenFrom string
 	// restored are the cameras of the state file, started by Start.
 	restored []stateCamera
@@ -125,7 +125,7 @@ type running struct {
 	lastStatus camv1.CameraStatus
 	lastWrite  time.Time
 	lastMotion time.Time
-	// keysSince is when the agent first held keys it has not reported yet (keyReportSpread);
+	// keysSince is when the agent first held keys it has not reported yet (keyReportOffset);
 	// zero while the keys it holds are the ones last reported.
 	keysSince time.Time
 }
